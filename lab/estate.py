@@ -1,0 +1,186 @@
+"""The demo lab estate: start, seed, describe and stop every lab service.
+
+`python -m lab up` starts PostgreSQL, Redis, the S3 endpoint, the Docker engine
+(when none answers) and the VitalStream compose app, seeds them, and writes the
+connection facts the lab inventory reads. `python -m lab down` stops, by the
+PIDs recorded at start, everything `up` started, and nothing else.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from . import seed
+from .harness.base import HarnessError, ServiceRecord
+from .harness.postgres import PostgresServer
+from .harness.redis import RedisServer
+from .harness.s3 import S3Server
+
+REPO = Path(__file__).resolve().parent.parent
+STATE_DIR = REPO / "lab" / "state"
+INVENTORY_VARS = REPO / "inventory" / "lab" / "group_vars" / "all" / "lab_services.yml"
+REPORTS_DIR = REPO / "reports"
+COMPOSE_PROJECT = "vitalstream-lab"
+SERVICES = ("compose", "docker", "s3", "redis", "postgres")  # stop order
+
+
+def say(message: str) -> None:
+    print(f"lab: {message}", flush=True)
+
+
+def up() -> dict:
+    if (STATE_DIR / "lab.json").exists():
+        say("already up (lab/state/lab.json exists); `make lab-down` first to start afresh")
+        return json.loads((STATE_DIR / "lab.json").read_text())
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    facts: dict = {}
+    try:
+        facts["postgres"] = _up_postgres()
+        facts["redis"] = _up_redis()
+        facts["s3"] = _up_s3()
+        facts["compose"] = _up_compose()
+    except Exception:
+        say("start failed; stopping what was started")
+        down()
+        raise
+    _write_inventory_vars(facts)
+    (STATE_DIR / "lab.json").write_text(json.dumps(facts, indent=2))
+    say(f"up in {time.monotonic() - started:.1f}s; connection facts in {INVENTORY_VARS.relative_to(REPO)}")
+    return facts
+
+
+def _up_postgres() -> dict:
+    say("starting PostgreSQL on 127.0.0.1")
+    server = PostgresServer()
+    info = server.start()
+    server.record().save(STATE_DIR)
+    say(f"  {info.version} on port {info.port}; seeding the guides' tables (about 10 s)")
+    estates = seed.seed_postgres(info)
+    return {"host": info.host, "port": info.port, "admin_user": info.user,
+            "admin_password": info.password, "version": info.version, "estates": estates}
+
+
+def _up_redis() -> dict:
+    import redis  # noqa: PLC0415
+
+    say("starting Redis on 127.0.0.1")
+    server = RedisServer()
+    info = server.start()
+    server.record().save(STATE_DIR)
+    counts = seed.seed_redis(lambda db: redis.Redis(host=info.host, port=info.port, db=db))
+    say(f"  port {info.port}; keys per estate db {counts}")
+    return {"host": info.host, "port": info.port,
+            "estates": {e.name: {"db": e.redis_db} for e in seed.ESTATES}}
+
+
+def _up_s3() -> dict:
+    say("starting the S3 endpoint (moto) on 127.0.0.1")
+    server = S3Server()
+    info = server.start()
+    server.record().save(STATE_DIR)
+    buckets = seed.seed_s3(server.client())
+    say(f"  {info.endpoint_url}; buckets {buckets}")
+    return {"endpoint_url": info.endpoint_url, "access_key": info.access_key,
+            "secret_key": info.secret_key, "region": info.region,
+            "estates": {e.name: {"bucket": e.bucket} for e in seed.ESTATES}}
+
+
+def _up_compose() -> dict:
+    from .harness.compose_app import ComposeApp  # noqa: PLC0415
+    from .harness.docker_engine import DockerEngine  # noqa: PLC0415
+
+    say("making sure a Docker engine answers (starting dockerd --bridge=none if not)")
+    engine = DockerEngine(state_dir=STATE_DIR / "docker")
+    engine.ensure()
+    if engine.started_by_us:
+        engine.record().save(STATE_DIR)
+    image = engine.base_image()
+    say(f"  image {image}; starting the VitalStream compose app")
+    app = ComposeApp(engine=engine, project=COMPOSE_PROJECT, image=image)
+    app.up()
+    ServiceRecord(name="compose", info=app.describe()).save(STATE_DIR)
+    say(f"  api-gateway on {app.base_url}")
+    return app.describe()
+
+
+def down() -> None:
+    for name in SERVICES:
+        record = ServiceRecord.load(STATE_DIR, name)
+        if record is None:
+            continue
+        try:
+            _stop(name, record)
+        except HarnessError as exc:
+            say(f"could not stop {name}: {exc}")
+            continue
+        ServiceRecord.forget(STATE_DIR, name)
+        say(f"stopped {name}")
+    (STATE_DIR / "lab.json").unlink(missing_ok=True)
+    INVENTORY_VARS.unlink(missing_ok=True)
+
+
+def _stop(name: str, record: ServiceRecord) -> None:
+    if name == "postgres":
+        PostgresServer.from_record(record).stop()
+    elif name == "redis":
+        RedisServer.from_record(record).stop()
+    elif name == "s3":
+        S3Server.from_record(record).stop()
+    elif name == "compose":
+        from .harness.compose_app import ComposeApp  # noqa: PLC0415
+
+        ComposeApp.from_description(record.info).down()
+    elif name == "docker":
+        from .harness.docker_engine import DockerEngine  # noqa: PLC0415
+
+        DockerEngine.from_record(record).stop()
+
+
+def _write_inventory_vars(facts: dict) -> None:
+    INVENTORY_VARS.parent.mkdir(parents=True, exist_ok=True)
+    header = "# Written by `python -m lab up`; removed by `make lab-down`. Throwaway lab secrets.\n"
+    INVENTORY_VARS.write_text(header + yaml.safe_dump({"lab_services": facts}, sort_keys=False))
+    INVENTORY_VARS.chmod(0o600)
+
+
+def status() -> int:
+    if not (STATE_DIR / "lab.json").exists():
+        say("down")
+        return 1
+    facts = json.loads((STATE_DIR / "lab.json").read_text())
+    say("up: postgres {}:{}, redis {}:{}, s3 {}, compose {}".format(
+        facts["postgres"]["host"], facts["postgres"]["port"], facts["redis"]["host"],
+        facts["redis"]["port"], facts["s3"]["endpoint_url"], facts["compose"].get("base_url")))
+    return 0
+
+
+def report_path() -> int:
+    reports = sorted(REPORTS_DIR.glob("*.md"), key=os.path.getmtime)
+    if not reports:
+        say(f"no report under {REPORTS_DIR}")
+        return 1
+    latest = reports[-1]
+    print(f"\nMaintenance report: {latest}\n                    {latest.with_suffix('.json')}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "status"
+    if command == "up":
+        up()
+        return 0
+    if command == "down":
+        down()
+        return 0
+    if command == "status":
+        return status()
+    if command == "report-path":
+        return report_path()
+    print("usage: python -m lab {up|down|status|report-path}", file=sys.stderr)
+    return 2

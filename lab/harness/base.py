@@ -1,0 +1,141 @@
+"""Process, port and readiness helpers shared by every lab service."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+class HarnessError(RuntimeError):
+    """A lab service could not be started, reached or stopped."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = LOOPBACK) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_for(check: Callable[[], bool], *, timeout: float, what: str,
+             log: Path | None = None, interval: float = 0.05) -> None:
+    """Poll ``check`` until it is true; on timeout raise with the tail of ``log``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise HarnessError(f"{what} not ready after {timeout:.0f}s{log_tail(log)}")
+
+
+def log_tail(log: Path | None, lines: int = 15) -> str:
+    if log is None or not log.exists():
+        return ""
+    tail = log.read_text(errors="replace").splitlines()[-lines:]
+    return "\n--- last lines of {} ---\n{}".format(log, "\n".join(tail))
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); it is gone for our purposes.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def stop_pid(pid: int, *, timeout: float = 15.0, sig: int = signal.SIGTERM) -> bool:
+    """Stop a process we started: ``sig`` first, SIGKILL after ``timeout``.
+
+    Returns True when the process is gone. Reaps it when it is our child.
+    """
+    if not pid_alive(pid):
+        return True
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    for _ in range(100):
+        _reap(pid)
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def spawn(argv: Sequence[str], *, log: Path, env: dict[str, str] | None = None,
+          cwd: Path | None = None) -> subprocess.Popen:
+    """Start a long-running server in its own session, output to ``log``.
+
+    Its own session keeps a Ctrl-C on ``make demo`` from killing the lab half-way;
+    ``make lab-down`` stops it by PID instead.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(  # noqa: S603 - argv list, no shell
+            list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, cwd=cwd, start_new_session=True,
+        )
+
+
+@dataclass
+class ServiceRecord:
+    """What ``lab down`` needs to stop a service started by an earlier process."""
+
+    name: str
+    pid: int | None = None
+    info: dict = field(default_factory=dict)
+
+    def save(self, state_dir: Path) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path = state_dir / f"{self.name}.json"
+        path.write_text(json.dumps({"name": self.name, "pid": self.pid, "info": self.info}, indent=2))
+
+    @classmethod
+    def load(cls, state_dir: Path, name: str) -> ServiceRecord | None:
+        path = state_dir / f"{name}.json"
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        return cls(name=data["name"], pid=data.get("pid"), info=data.get("info", {}))
+
+    @staticmethod
+    def forget(state_dir: Path, name: str) -> None:
+        (state_dir / f"{name}.json").unlink(missing_ok=True)

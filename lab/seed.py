@@ -1,0 +1,162 @@
+"""Seed the lab services with the two guides' data, made worth maintaining.
+
+Stream Systems: trades, positions, market_data, audit_logs. VitalStream:
+vital_signs, alarms, patients, users. Autovacuum is off on the busy tables and a
+share of their rows is updated or deleted, so they carry real dead tuples and
+bloat; ``positions`` gets explicit ids so its sequence lags behind MAX(id), the
+state the guide's ``setval`` fixes.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from .harness.postgres import PostgresInfo
+
+
+@dataclass(frozen=True)
+class Estate:
+    name: str
+    database: str
+    user: str
+    redis_db: int
+    bucket: str
+
+
+ESTATES = (
+    Estate("stream_systems", "streamsystems", "stream_user", 0, "streamsystems-backups"),
+    Estate("vitalstream", "vitalstream", "vitalstream_user", 1, "vitalstream-backups"),
+)
+
+STREAM_SCHEMA = """
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+CREATE TABLE trades (
+    id bigserial PRIMARY KEY, client_id int NOT NULL, instrument text NOT NULL,
+    side char(1) NOT NULL, qty numeric(18, 2) NOT NULL, price numeric(18, 6) NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+) WITH (autovacuum_enabled = false);
+CREATE INDEX idx_trades_created_at_client_id ON trades (created_at, client_id);
+CREATE TABLE positions (
+    id bigserial PRIMARY KEY, client_id int NOT NULL, instrument text NOT NULL,
+    qty numeric(18, 2) NOT NULL, updated_at timestamptz NOT NULL DEFAULT now()
+) WITH (autovacuum_enabled = false);
+CREATE INDEX idx_positions_client_instrument ON positions (client_id, instrument);
+CREATE TABLE market_data (
+    id bigserial PRIMARY KEY, instrument text NOT NULL, price numeric(18, 6) NOT NULL,
+    "timestamp" timestamptz NOT NULL
+) WITH (autovacuum_enabled = false);
+CREATE INDEX idx_market_data_timestamp ON market_data ("timestamp" DESC);
+CREATE TABLE audit_logs (
+    id bigserial PRIMARY KEY, actor text NOT NULL, action text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO trades (client_id, instrument, side, qty, price, created_at)
+  SELECT g % 500, 'INSTR' || (g % 200), CASE WHEN g % 2 = 0 THEN 'B' ELSE 'S' END,
+         (g % 1000) + 1, 100 + (g % 97) / 10.0, now() - (g || ' seconds')::interval
+  FROM generate_series(1, 200000) g;
+INSERT INTO positions (id, client_id, instrument, qty)
+  SELECT g, g % 500, 'INSTR' || (g % 200), g % 10000 FROM generate_series(1, 20000) g;
+INSERT INTO market_data (instrument, price, "timestamp")
+  SELECT 'INSTR' || (g % 200), 100 + (g % 997) / 10.0, now() - (g || ' seconds')::interval
+  FROM generate_series(1, 300000) g;
+INSERT INTO audit_logs (actor, action, created_at)
+  SELECT 'user' || (g % 50), 'login', now() - (g || ' minutes')::interval FROM generate_series(1, 50000) g;
+UPDATE trades SET price = price + 0.01 WHERE id % 10 < 3;
+UPDATE positions SET qty = qty + 1;
+UPDATE positions SET qty = qty - 1 WHERE id % 2 = 0;
+DELETE FROM market_data WHERE id % 5 < 2;
+"""
+
+VITAL_SCHEMA = """
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+CREATE TABLE patients (
+    id bigserial PRIMARY KEY, name text NOT NULL, ward text NOT NULL,
+    admitted_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE users (
+    id bigserial PRIMARY KEY, username text UNIQUE NOT NULL, role text NOT NULL,
+    last_login timestamptz
+);
+CREATE TABLE vital_signs (
+    id bigserial PRIMARY KEY, patient_id bigint NOT NULL REFERENCES patients (id),
+    heart_rate int NOT NULL, spo2 int NOT NULL, recorded_at timestamptz NOT NULL
+) WITH (autovacuum_enabled = false);
+CREATE INDEX idx_vital_signs_patient_time ON vital_signs (patient_id, recorded_at);
+CREATE TABLE alarms (
+    id bigserial PRIMARY KEY, patient_id bigint NOT NULL REFERENCES patients (id),
+    severity text NOT NULL, active boolean NOT NULL, raised_at timestamptz NOT NULL
+) WITH (autovacuum_enabled = false);
+CREATE INDEX idx_alarms_active ON alarms (active, raised_at);
+INSERT INTO patients (name, ward) SELECT 'patient ' || g, 'ward-' || (g % 12) FROM generate_series(1, 2000) g;
+INSERT INTO users (username, role, last_login)
+  SELECT 'user' || g, CASE WHEN g % 10 = 0 THEN 'admin' ELSE 'nurse' END, now() - (g || ' hours')::interval
+  FROM generate_series(1, 200) g;
+INSERT INTO vital_signs (patient_id, heart_rate, spo2, recorded_at)
+  SELECT (g % 2000) + 1, 60 + g % 40, 90 + g % 10, now() - (g || ' seconds')::interval
+  FROM generate_series(1, 300000) g;
+INSERT INTO alarms (patient_id, severity, active, raised_at)
+  SELECT (g % 2000) + 1, CASE WHEN g % 7 = 0 THEN 'high' ELSE 'low' END, g % 5 = 0,
+         now() - (g || ' minutes')::interval
+  FROM generate_series(1, 20000) g;
+UPDATE vital_signs SET spo2 = spo2 WHERE id % 2 = 0;
+UPDATE alarms SET active = false WHERE active AND id % 3 = 0;
+DELETE FROM alarms WHERE id % 4 = 0;
+"""
+
+SCHEMAS = {"streamsystems": STREAM_SCHEMA, "vitalstream": VITAL_SCHEMA}
+
+
+def seed_postgres(admin: PostgresInfo) -> dict[str, dict]:
+    """Create each estate's role and database and load its tables.
+
+    Returns per estate the connection facts the inventory needs.
+    """
+    out: dict[str, dict] = {}
+    with psycopg.connect(**admin.conninfo(), autocommit=True) as conn:
+        for estate in ESTATES:
+            password = secrets.token_urlsafe(18)
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(estate.user), sql.Literal(password)))
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(estate.database), sql.Identifier(estate.user)))
+            out[estate.name] = {"database": estate.database, "user": estate.user, "password": password}
+    for estate in ESTATES:
+        # The schema is created as the owner so the estate's user can maintain it,
+        # the way the guides' psql commands run as stream_user / vitalstream_user.
+        facts = out[estate.name]
+        with psycopg.connect(**admin.conninfo(estate.database), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        with psycopg.connect(host=admin.host, port=admin.port, dbname=estate.database,
+                             user=facts["user"], password=facts["password"], autocommit=True) as conn:
+            conn.execute(SCHEMAS[estate.database].replace("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;", ""))
+    return out
+
+
+def seed_redis(client_factory, *, maxmemory: str = "64mb") -> dict[str, int]:
+    """Cache, session and stale-session keys per estate db; returns keys per db."""
+    counts = {}
+    for estate in ESTATES:
+        client = client_factory(estate.redis_db)
+        client.config_set("maxmemory", maxmemory)
+        pipe = client.pipeline(transaction=False)
+        for i in range(20000):
+            pipe.set(f"cache:quote:{i}", "x" * 200, ex=3600 + i % 600)
+        for i in range(2000):
+            pipe.set(f"session:{i}", f"user{i % 300}", ex=1800)
+        for i in range(3000):
+            pipe.set(f"session:expired:{i}", "stale")
+        pipe.hset("cache:big:instruments", mapping={f"INSTR{i}": "y" * 100 for i in range(5000)})
+        pipe.execute()
+        counts[estate.name] = client.dbsize()
+    return counts
+
+
+def seed_s3(client) -> list[str]:
+    buckets = []
+    for estate in ESTATES:
+        client.create_bucket(Bucket=estate.bucket)
+        buckets.append(estate.bucket)
+    return buckets

@@ -1,0 +1,7 @@
+"""Test-wide fixtures: the real-service harness lives in lab/harness."""
+from __future__ import annotations
+
+pytest_plugins = [
+    "lab.harness.fixtures_data",
+    "lab.harness.fixtures_docker",
+]
