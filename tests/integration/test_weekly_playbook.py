@@ -1,0 +1,91 @@
+"""playbooks/weekly.yml against real lab services, asserted from the report it writes."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import BIN, REPO, ansible_env, lab_inventory, output_of, run
+
+pytestmark = [pytest.mark.integration, pytest.mark.ansible]
+
+
+@pytest.fixture()
+def lab_services(pg_server, redis_server, s3_server, compose_app):
+    return {
+        "postgres": {"host": pg_server.host, "port": pg_server.port},
+        "redis": {"host": redis_server.host, "port": redis_server.port},
+        "s3": {"endpoint_url": s3_server.endpoint_url},
+        "compose": {"base_url": compose_app.base_url},
+    }
+
+
+def _run_weekly(inventory, reports, *extra):
+    env = ansible_env(MAINTENANCE_REPORT_DIR=str(reports), MAINTENANCE_LEAD="test-lead")
+    return run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / "weekly.yml"), *extra],
+               env=env)
+
+
+def _only_report(reports):
+    files = sorted(reports.glob("MAINT-*.json"))
+    assert len(files) == 1, files
+    assert files[0].with_suffix(".md").exists()
+    return json.loads(files[0].read_text()), files[0].with_suffix(".md").read_text()
+
+
+def test_weekly_on_a_healthy_lab_writes_a_completed_report(tmp_path, lab_services):
+    inventory = lab_inventory(tmp_path, lab_services)
+    result = _run_weekly(inventory, tmp_path / "reports")
+    assert result.returncode == 0, output_of(result)
+    report, markdown = _only_report(tmp_path / "reports")
+    assert report["status"] == "COMPLETED"
+    assert report["lead"] == "test-lead"
+    assert set(report["hosts"]) == {"stream-lab", "vitalstream-lab"}
+    vital = report["hosts"]["vitalstream-lab"]
+    assert vital["window"].startswith("lab ")
+    assert any(v.startswith("active alarms API: HTTP 200: 3") for v in vital["validation"]), vital["validation"]
+    assert any(v.startswith("postgresql: 127.0.0.1:") for v in vital["validation"])
+    assert "Maintenance ID: MAINT-" in markdown and "### Validation" in markdown
+
+
+def test_a_service_that_is_down_fails_the_run_and_the_report_says_which(tmp_path, lab_services):
+    from lab.harness.base import free_port
+
+    broken = {**lab_services, "redis": {"host": "127.0.0.1", "port": free_port()}}
+    inventory = lab_inventory(tmp_path, broken)
+    result = _run_weekly(inventory, tmp_path / "reports", "-e", "health_check_timeout=1")
+    assert result.returncode != 0, output_of(result)
+    assert "health check(s) breached: redis" in result.stdout, output_of(result)
+    report, markdown = _only_report(tmp_path / "reports")
+    assert report["status"] == "FAILED"
+    for host in ("stream-lab", "vitalstream-lab"):
+        issues = report["hosts"][host]["issues"]
+        assert any(i.startswith("redis:") for i in issues), issues
+    assert "redis" in markdown
+
+
+def test_outside_the_window_without_approval_nothing_runs(tmp_path, lab_services):
+    inventory = lab_inventory(tmp_path, lab_services)
+    # Tuesday afternoon in New York: only the weekly window counts.
+    result = _run_weekly(inventory, tmp_path / "reports", "-e", "maintenance_window_name=weekly",
+                         "-e", "maintenance_window_now=2026-11-24T15:00:00-05:00")
+    assert result.returncode != 0, output_of(result)
+    assert "2026-11-29T02:00:00-05:00" in result.stdout, output_of(result)
+    assert "Check that each service accepts connections" not in result.stdout
+    report, _ = _only_report(tmp_path / "reports")
+    assert report["status"] == "FAILED"
+    assert report["hosts"]["stream-lab"]["window"].startswith("outside any window")
+
+
+def test_emergency_approval_lets_the_run_proceed_and_is_reported(tmp_path, lab_services):
+    inventory = lab_inventory(tmp_path, lab_services)
+    extra = json.dumps({
+        "maintenance_window_name": "weekly",
+        "maintenance_window_now": "2026-11-24T15:00:00-05:00",
+        "maintenance_window_emergency": {"approved_by": "cto", "reason": "CVE hotfix", "ticket": "INC-7"},
+    })
+    result = _run_weekly(inventory, tmp_path / "reports", "-e", extra)
+    assert result.returncode == 0, output_of(result)
+    report, markdown = _only_report(tmp_path / "reports")
+    assert report["hosts"]["stream-lab"]["emergency"]["ticket"] == "INC-7"
+    assert "EMERGENCY approved by cto (INC-7)" in markdown
