@@ -21,7 +21,7 @@ echo "system packages: installing" $missing
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-        echo "ensure-system-packages: need root (or sudo) to install:" $missing >&2; exit 2
+        echo "ensure-system-packages: need root (or sudo) to install: $missing" >&2; exit 2
     fi
 fi
 
