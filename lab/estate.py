@@ -26,7 +26,6 @@ STATE_DIR = REPO / "lab" / "state"
 INVENTORY_VARS = REPO / "inventory" / "lab" / "group_vars" / "all" / "lab_services.yml"
 REPORTS_DIR = REPO / "reports"
 COMPOSE_PROJECT = "vitalstream-lab"
-SERVICES = ("compose", "docker", "s3", "redis", "postgres")  # stop order
 
 
 def say(message: str) -> None:
@@ -95,27 +94,27 @@ def _up_compose() -> dict:
     from .harness.compose_app import ComposeApp  # noqa: PLC0415
     from .harness.docker_engine import DockerEngine  # noqa: PLC0415
 
-    say("making sure a Docker engine answers (starting dockerd --bridge=none if not)")
-    engine = DockerEngine(state_dir=STATE_DIR / "docker")
-    engine.ensure()
-    if engine.started_by_us:
-        engine.record().save(STATE_DIR)
+    say("making sure a Docker engine answers (starting dockerd --bridge=none if none does)")
+    engine = DockerEngine(STATE_DIR / "docker").ensure()
+    say("  " + ("started our own dockerd" if engine.owned else "using the engine that was already running"))
     image = engine.base_image()
     say(f"  image {image}; starting the VitalStream compose app")
-    app = ComposeApp(engine=engine, project=COMPOSE_PROJECT, image=image)
-    app.up()
-    ServiceRecord(name="compose", info=app.describe()).save(STATE_DIR)
-    say(f"  api-gateway on {app.base_url}")
-    return app.describe()
+    app = ComposeApp(engine, image, project=COMPOSE_PROJECT, state_dir=STATE_DIR).up()
+    base_url = app.url("").rstrip("/")
+    say(f"  api-gateway on {base_url}")
+    return {"project": app.project, "base_url": base_url, "api_port": app.api_port, "image": image}
 
 
 def down() -> None:
-    for name in SERVICES:
+    """Stop, by recorded PID or project, what `up` started; leave everything else."""
+    facts = json.loads((STATE_DIR / "lab.json").read_text()) if (STATE_DIR / "lab.json").exists() else {}
+    _down_compose(facts.get("compose"))
+    for name, server_class in (("s3", S3Server), ("redis", RedisServer), ("postgres", PostgresServer)):
         record = ServiceRecord.load(STATE_DIR, name)
         if record is None:
             continue
         try:
-            _stop(name, record)
+            server_class.from_record(record).stop()
         except HarnessError as exc:
             say(f"could not stop {name}: {exc}")
             continue
@@ -125,21 +124,26 @@ def down() -> None:
     INVENTORY_VARS.unlink(missing_ok=True)
 
 
-def _stop(name: str, record: ServiceRecord) -> None:
-    if name == "postgres":
-        PostgresServer.from_record(record).stop()
-    elif name == "redis":
-        RedisServer.from_record(record).stop()
-    elif name == "s3":
-        S3Server.from_record(record).stop()
-    elif name == "compose":
-        from .harness.compose_app import ComposeApp  # noqa: PLC0415
+def _down_compose(compose: dict | None) -> None:
+    from .harness.compose_app import ComposeApp  # noqa: PLC0415
+    from .harness.docker_engine import DockerEngine  # noqa: PLC0415
 
-        ComposeApp.from_description(record.info).down()
-    elif name == "docker":
-        from .harness.docker_engine import DockerEngine  # noqa: PLC0415
-
-        DockerEngine.from_record(record).stop()
+    engine = DockerEngine(STATE_DIR / "docker")
+    record = ServiceRecord.load(STATE_DIR, f"compose-{COMPOSE_PROJECT}")
+    if record is not None or compose:
+        info = record.info if record is not None else compose
+        try:
+            ComposeApp(engine, info.get("image", ""), project=COMPOSE_PROJECT,
+                       api_port=info.get("api_port"), state_dir=STATE_DIR).down()
+            say("removed the compose app")
+        except HarnessError as exc:
+            say(f"could not remove the compose app: {exc}")
+    try:
+        engine.stop()  # a no-op unless the record says we started this dockerd
+    except HarnessError as exc:
+        say(f"could not stop dockerd: {exc}")
+    else:
+        say("Docker engine: stopped ours, or left the one that was already running")
 
 
 def _write_inventory_vars(facts: dict) -> None:

@@ -85,7 +85,7 @@ def stop_pid(pid: int, *, timeout: float = 15.0, sig: int = signal.SIGTERM) -> b
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return True
-    for _ in range(100):
+    for _attempt in range(100):
         _reap(pid)
         if not pid_alive(pid):
             return True

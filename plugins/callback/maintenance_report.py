@@ -7,11 +7,12 @@ name: maintenance_report
 type: notification
 short_description: Write the post-maintenance report of a run (Markdown and JSON)
 description:
-  - Writes the guides' Maintenance Log Template from the run itself, once the playbook ends,
-    also when hosts failed: Maintenance ID, date, window, lead, planned changes, actual
-    changes, issues encountered, resolution, validation, status and duration.
-  - Reads the C(maintenance_report_entries) and C(maintenance_window_status) facts that the
-    collection's roles set, every changed task, and every failed or unreachable task.
+  - Writes the guides' Maintenance Log Template from the run itself when the playbook ends,
+    also when hosts failed. It holds the Maintenance ID, date, window, lead, planned changes,
+    actual changes, issues encountered, resolution, validation, status and duration.
+  - Reads the facts whose names end in C(_report_entries) (each role of the collection keeps
+    its records in one, for example C(health_check_report_entries)), the C(maintenance_window_status)
+    fact, every changed task, and every failed or unreachable task.
   - Enable it with C(callbacks_enabled = streamops.maintenance.maintenance_report).
 version_added: 0.1.0
 requirements:
@@ -59,7 +60,7 @@ class CallbackModule(CallbackBase):
         self._hosts = {}
 
     def _host(self, name):
-        return self._hosts.setdefault(name, {"entries": [], "window": None, "changed": [], "failures": []})
+        return self._hosts.setdefault(name, {"entries": {}, "window": None, "changed": [], "failures": []})
 
     def v2_playbook_on_start(self, playbook):
         self._started = datetime.now(timezone.utc)
@@ -68,8 +69,10 @@ class CallbackModule(CallbackBase):
     def _collect_facts(self, result):
         facts = result._result.get("ansible_facts") or {}
         host = self._host(result._host.get_name())
-        if "maintenance_report_entries" in facts:
-            host["entries"] = list(facts["maintenance_report_entries"])
+        for name, value in facts.items():
+            # Each role owns one list; a later set_fact of it replaces the earlier one.
+            if name.endswith("_report_entries") and isinstance(value, list):
+                host["entries"][name] = list(value)
         if "maintenance_window_status" in facts:
             host["window"] = facts["maintenance_window_status"]
 
@@ -103,7 +106,7 @@ class CallbackModule(CallbackBase):
     def _build(self, finished):
         hosts = {}
         for name, data in sorted(self._hosts.items()):
-            entries = data["entries"]
+            entries = [entry for name in sorted(data["entries"]) for entry in data["entries"][name]]
             issues = [f"{e.get('name')}: {e.get('detail', '')}" for e in entries
                       if e.get("status") in _ISSUE_STATUSES]
             issues += [f"{f['task']}: {f['msg']}" for f in data["failures"]]

@@ -16,7 +16,7 @@ def lab_services(pg_server, redis_server, s3_server, compose_app):
         "postgres": {"host": pg_server.host, "port": pg_server.port},
         "redis": {"host": redis_server.host, "port": redis_server.port},
         "s3": {"endpoint_url": s3_server.endpoint_url},
-        "compose": {"base_url": compose_app.base_url},
+        "compose": {"base_url": compose_app.url("").rstrip("/")},
     }
 
 
@@ -72,7 +72,7 @@ def test_outside_the_window_without_approval_nothing_runs(tmp_path, lab_services
     assert result.returncode != 0, output_of(result)
     assert "2026-11-29T02:00:00-05:00" in result.stdout, output_of(result)
     assert "Check that each service accepts connections" not in result.stdout
-    report, _ = _only_report(tmp_path / "reports")
+    report, _markdown = _only_report(tmp_path / "reports")
     assert report["status"] == "FAILED"
     assert report["hosts"]["stream-lab"]["window"].startswith("outside any window")
 

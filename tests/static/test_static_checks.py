@@ -1,8 +1,6 @@
 """The static gates a collection must pass, run as tests so `make test` has one summary."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.helpers import BIN, REPO, ansible_env, output_of, run
