@@ -121,7 +121,7 @@ def ping(host: str, timeout: float = 2.0) -> bool:
         return False
     finally:
         sock.close()
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _sep, body = data.partition(b"\r\n\r\n")
     return head.split(b"\r\n", 1)[0].split(b" ")[1:2] == [b"200"] and body.strip() == b"OK"
 
 
@@ -368,7 +368,7 @@ class DockerEngine:
         if record is None or record.info.get("data_root_was_mountpoint") is not False:
             return
         data_root = Path(record.info.get("data_root", str(self.data_root)))
-        if any(_dockerd_data_root(argv) == data_root for _, argv in _engine_processes()
+        if any(_dockerd_data_root(argv) == data_root for _pid, argv in _engine_processes()
                if Path(argv[0]).name == "dockerd"):
             # Another engine uses that data-root now: its mounts are not ours.
             return

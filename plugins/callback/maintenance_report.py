@@ -76,14 +76,22 @@ class CallbackModule(CallbackBase):
         if "maintenance_window_status" in facts:
             host["window"] = facts["maintenance_window_status"]
 
+    def _collect_window(self, result):
+        # A refused window check fails the task before any fact is set; its
+        # result still carries the decision (next opening, reason) for the report.
+        if str(result._task.action).endswith("maintenance_window") and "mode" in result._result:
+            self._host(result._host.get_name())["window"] = dict(result._result)
+
     def v2_runner_on_ok(self, result):
         self._collect_facts(result)
+        self._collect_window(result)
         if result._result.get("changed"):
             self._host(result._host.get_name())["changed"].append(result._task.get_name())
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         if ignore_errors:
             return
+        self._collect_window(result)
         self._host(result._host.get_name())["failures"].append(
             {"task": result._task.get_name(), "msg": str(result._result.get("msg", "failed"))})
 
