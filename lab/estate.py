@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from . import seed
-from .harness.base import HarnessError, ServiceRecord
+from .harness.base import HarnessError, ServiceRecord, pid_alive
 from .harness.postgres import PostgresServer
 from .harness.redis import RedisServer
 from .harness.s3 import S3Server
@@ -34,8 +34,11 @@ def say(message: str) -> None:
 
 def up() -> dict:
     if (STATE_DIR / "lab.json").exists():
-        say("already up (lab/state/lab.json exists); `make lab-down` first to start afresh")
-        return json.loads((STATE_DIR / "lab.json").read_text())
+        if _recorded_servers_alive():
+            say("already up (lab/state/lab.json); `make lab-down` first to start afresh")
+            return json.loads((STATE_DIR / "lab.json").read_text())
+        say("lab/state says up but its servers are gone (reboot?); cleaning up and starting afresh")
+        down()
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     facts: dict = {}
@@ -44,7 +47,7 @@ def up() -> dict:
         facts["redis"] = _up_redis()
         facts["s3"] = _up_s3()
         facts["compose"] = _up_compose()
-    except Exception:
+    except BaseException:  # Ctrl-C half-way must not leave servers behind either
         say("start failed; stopping what was started")
         down()
         raise
@@ -52,6 +55,11 @@ def up() -> dict:
     (STATE_DIR / "lab.json").write_text(json.dumps(facts, indent=2))
     say(f"up in {time.monotonic() - started:.1f}s; connection facts in {INVENTORY_VARS.relative_to(REPO)}")
     return facts
+
+
+def _recorded_servers_alive() -> bool:
+    records = [ServiceRecord.load(STATE_DIR, name) for name in ("postgres", "redis", "s3")]
+    return all(r is not None and r.pid is not None and pid_alive(r.pid) for r in records)
 
 
 def _up_postgres() -> dict:
