@@ -79,7 +79,7 @@ EXAMPLES = r"""
         duration: 2h
   register: mw
 
-- name: Refuse to start a 45 minute VACUUM FULL unless it fits, keeping 15 minutes spare
+- name: Refuse to start a 45 minute VACUUM FULL unless 45 minutes remain (required = max of cutoff and estimate)
   streamops.maintenance.maintenance_window:
     timezone: America/New_York
     window: weekly
