@@ -4,4 +4,5 @@ from __future__ import annotations
 pytest_plugins = [
     "lab.harness.fixtures_data",
     "lab.harness.fixtures_docker",
+    "lab.harness.fixtures_k8s",
 ]

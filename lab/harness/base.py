@@ -69,6 +69,9 @@ def stop_pid(pid: int, *, timeout: float = 15.0, sig: int = signal.SIGTERM) -> b
 
     Returns True when the process is gone. Reaps it when it is our child.
     """
+    # A child that already exited is a zombie until reaped: pid_alive() calls
+    # it gone, but it would linger in `ps` until this process exits.
+    _reap(pid)
     if not pid_alive(pid):
         return True
     try:
