@@ -11,13 +11,14 @@ COLLECTION_LINK := build/collections/ansible_collections/streamops/maintenance
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv system-packages collection-link deps demo lab-up lab-down lab-status \
-        test unit integration sanity lint changelog-lint bench clean
+.PHONY: help venv system-packages collection-link deps k8s-binaries demo lab-up lab-down lab-status \
+        k8s-up k8s-down test unit integration sanity lint changelog-lint bench clean clean-k8s-cache
 
 help:
 	@echo "make demo      set up, start the lab estate, run playbooks/weekly.yml against it"
 	@echo "make test      set up and run every test (unit, integration, sanity, lint, molecule)"
 	@echo "make lab-down  stop everything the lab started"
+	@echo "make k8s-up    only the local Kubernetes 1.20 cluster (make k8s-down stops it)"
 
 $(STAMP): requirements.txt requirements-test.txt constraints-test.txt
 	@scripts/ensure-python-venv.sh "$(PYTHON)"
@@ -38,12 +39,19 @@ collection-link:
 
 deps: venv system-packages collection-link
 
-demo: deps
+# Kubernetes 1.20 from Debian's source package, patched (lab/k8s/patches), built
+# once into ~/.cache/streamops-maintenance/k8s (STREAMOPS_K8S_CACHE) and reused.
+# Before pytest, so the one long build prints its progress here and does not
+# count against a test's timeout.
+k8s-binaries: deps
+	@$(BIN)/python -m lab.k8s build
+
+demo: deps k8s-binaries
 	@$(BIN)/python -m lab up
 	@$(BIN)/ansible-playbook -i inventory/lab playbooks/weekly.yml
 	@$(BIN)/python -m lab report-path
 
-lab-up: deps
+lab-up: deps k8s-binaries
 	@$(BIN)/python -m lab up
 
 lab-down:
@@ -52,13 +60,19 @@ lab-down:
 lab-status:
 	@$(BIN)/python -m lab status
 
-test: deps
+k8s-up: deps k8s-binaries
+	@$(BIN)/python -m lab.k8s up
+
+k8s-down:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m lab.k8s down; fi
+
+test: deps k8s-binaries
 	@scripts/run-tests.sh
 
 unit: deps
 	@$(BIN)/pytest tests/unit
 
-integration: deps
+integration: deps k8s-binaries
 	@$(BIN)/pytest tests/integration
 
 sanity: deps
@@ -75,3 +89,7 @@ bench: deps
 
 clean: lab-down
 	rm -rf build tests/output .pytest_cache reports
+
+# The Kubernetes build cache lives outside the repo; `make clean` keeps it.
+clean-k8s-cache:
+	rm -rf "$${STREAMOPS_K8S_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/streamops-maintenance/k8s}"

@@ -1,8 +1,9 @@
 """The demo lab estate: start, seed, describe and stop every lab service.
 
 `python -m lab up` starts PostgreSQL, Redis, the S3 endpoint, the Docker engine
-(when none answers) and the VitalStream compose app, seeds them, and writes the
-connection facts the lab inventory reads. `python -m lab down` stops, by the
+(when none answers) with the VitalStream compose app, and the Kubernetes 1.20
+cluster (lab/k8s, built once from Debian's source) with the Stream Systems app,
+seeds them, and writes the connection facts the lab inventory reads. `python -m lab down` stops, by the
 PIDs recorded at start, everything `up` started, and nothing else.
 """
 from __future__ import annotations
@@ -47,6 +48,7 @@ def up() -> dict:
         facts["redis"] = _up_redis()
         facts["s3"] = _up_s3()
         facts["compose"] = _up_compose()
+        facts["k8s"] = _up_k8s()
     except BaseException:  # Ctrl-C half-way must not leave servers behind either
         say("start failed; stopping what was started")
         down()
@@ -58,8 +60,11 @@ def up() -> dict:
 
 
 def _recorded_servers_alive() -> bool:
+    from .k8s import control  # noqa: PLC0415
+
     records = [ServiceRecord.load(STATE_DIR, name) for name in ("postgres", "redis", "s3")]
-    return all(r is not None and r.pid is not None and pid_alive(r.pid) for r in records)
+    servers = all(r is not None and r.pid is not None and pid_alive(r.pid) for r in records)
+    return servers and control.current(STATE_DIR) is not None
 
 
 def _up_postgres() -> dict:
@@ -113,9 +118,30 @@ def _up_compose() -> dict:
     return {"project": app.project, "base_url": base_url, "api_port": app.api_port, "image": image}
 
 
+def _up_k8s() -> dict:
+    from .k8s import control  # noqa: PLC0415
+    from .k8s.build import cached_binaries  # noqa: PLC0415
+
+    say("starting the Kubernetes 1.20 lab cluster for Stream Systems" + (
+        "" if cached_binaries() else
+        " (first building it from Debian's source package: about 5 minutes, once)"))
+    info = control.up(STATE_DIR, lambda message: say("  " + message))
+    estate = control.deploy_stream_systems(info)
+    say(f"  namespace {estate['namespace']}: deployment/{estate['deployment']} "
+        f"({estate['replicas']} pods Ready), service/{estate['service']}")
+    return {"kubeconfig": info.kubeconfig, "server": info.server, "context": "streamops-lab",
+            "kubectl": info.kubectl, "image": info.image, **estate}
+
+
 def down() -> None:
     """Stop, by recorded PID or project, what `up` started; leave everything else."""
+    from .k8s import control  # noqa: PLC0415
+
     facts = json.loads((STATE_DIR / "lab.json").read_text()) if (STATE_DIR / "lab.json").exists() else {}
+    try:
+        control.down(STATE_DIR, say)
+    except HarnessError as exc:
+        say(f"could not stop the Kubernetes cluster: {exc}")
     _down_compose(facts.get("compose"))
     for name, server_class in (("s3", S3Server), ("redis", RedisServer), ("postgres", PostgresServer)):
         record = ServiceRecord.load(STATE_DIR, name)
@@ -169,6 +195,9 @@ def status() -> int:
     say("up: postgres {}:{}, redis {}:{}, s3 {}, compose {}".format(
         facts["postgres"]["host"], facts["postgres"]["port"], facts["redis"]["host"],
         facts["redis"]["port"], facts["s3"]["endpoint_url"], facts["compose"].get("base_url")))
+    if "k8s" in facts:
+        say("    kubernetes {} (namespace {}); KUBECONFIG={}".format(
+            facts["k8s"]["server"], facts["k8s"]["namespace"], facts["k8s"]["kubeconfig"]))
     return 0
 
 

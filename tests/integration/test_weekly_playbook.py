@@ -7,16 +7,18 @@ import pytest
 
 from tests.helpers import BIN, REPO, ansible_env, lab_inventory, output_of, run
 
-pytestmark = [pytest.mark.integration, pytest.mark.ansible]
+pytestmark = [pytest.mark.integration, pytest.mark.ansible, pytest.mark.k8s]
 
 
 @pytest.fixture()
-def lab_services(pg_server, redis_server, s3_server, compose_app):
+def lab_services(pg_server, redis_server, s3_server, compose_app, k8s_cluster):
     return {
         "postgres": {"host": pg_server.host, "port": pg_server.port},
         "redis": {"host": redis_server.host, "port": redis_server.port},
         "s3": {"endpoint_url": s3_server.endpoint_url},
         "compose": {"base_url": compose_app.url("").rstrip("/")},
+        "k8s": {"server": k8s_cluster.info.server, "kubeconfig": k8s_cluster.kubeconfig,
+                "namespace": "stream-systems", "service": "stream-api"},
     }
 
 
@@ -45,6 +47,8 @@ def test_weekly_on_a_healthy_lab_writes_a_completed_report(tmp_path, lab_service
     assert vital["window"].startswith("lab ")
     assert any(v.startswith("active alarms API: HTTP 200: 3") for v in vital["validation"]), vital["validation"]
     assert any(v.startswith("postgresql: 127.0.0.1:") for v in vital["validation"])
+    stream = report["hosts"]["stream-lab"]
+    assert any(v.startswith("kubernetes-api: 127.0.0.1:") for v in stream["validation"]), stream["validation"]
     assert "Maintenance ID: MAINT-" in markdown and "### Validation" in markdown
 
 
