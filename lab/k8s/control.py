@@ -81,7 +81,7 @@ def kubectl(info: ClusterInfo, args: Sequence[str], *, stdin: str | None = None,
 
 def deploy_stream_systems(info: ClusterInfo, *, replicas: int = 2, timeout: int = 90) -> dict:
     """The Stream Systems estate: namespace, the stream-api Deployment (blue) and its Service."""
-    manifest = Template((MANIFESTS / "stream-systems.yaml").read_text()).substitute(
+    manifest = Template((MANIFESTS / "stream-systems.yaml.tmpl").read_text()).substitute(
         NAMESPACE=STREAM_SYSTEMS_NAMESPACE, IMAGE=info.image, REPLICAS=replicas)
     applied = kubectl(info, ["apply", "-f", "-"], stdin=manifest)
     if applied.returncode != 0:

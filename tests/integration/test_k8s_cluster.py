@@ -102,8 +102,8 @@ def test_a_deployment_reaches_ready(k8s_cluster, k8s_namespace):
     assert k8s_cluster.kubectl("exec", "deployment/web-blue", "--", "wget", "-q", "-O-",
                                "http://127.0.0.1:8080/health", namespace=k8s_namespace).strip() == "ok"
     # Logs through the API server, which reaches the kubelet by its InternalIP.
-    assert "serving /www on 127.0.0.1:8080" in k8s_cluster.kubectl("logs", "deployment/web-blue",
-                                                                  namespace=k8s_namespace)
+    logs = k8s_cluster.kubectl("logs", "deployment/web-blue", namespace=k8s_namespace)
+    assert "serving /www on 127.0.0.1:8080" in logs
 
 
 def test_service_endpoints_follow_a_selector_change(k8s_cluster, k8s_namespace):

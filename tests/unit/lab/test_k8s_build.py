@@ -140,7 +140,7 @@ def test_the_stream_systems_manifest_renders_for_any_image():
 
     from lab.k8s.control import MANIFESTS
 
-    text = Template((MANIFESTS / "stream-systems.yaml").read_text()).substitute(
+    text = Template((MANIFESTS / "stream-systems.yaml.tmpl").read_text()).substitute(
         NAMESPACE="stream-systems", IMAGE="streamops-lab/busybox:1-abc", REPLICAS=2)
     import yaml
 
