@@ -3,7 +3,7 @@
 Register with ``pytest_plugins = ["lab.harness.fixtures_k8s"]``. Tests that use
 it are marked ``k8s`` (select with ``-m k8s``). The binaries come from the
 build cache (``make test`` builds them first; a bare ``pytest`` builds them in
-the fixture, about 6 minutes once). The cluster is stopped at session end, also
+the fixture, about 5 minutes once). The cluster is stopped at session end, also
 when tests fail, and the teardown fails when anything of it is left running.
 """
 from __future__ import annotations

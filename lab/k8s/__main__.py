@@ -35,18 +35,14 @@ def main(argv: list[str]) -> int:
         if command == "down":
             control.down(RECORD_DIR, say)
             return 0
-        if command == "status":
+        if command in ("status", "kubectl"):
             info = control.current(RECORD_DIR)
             if info is None:
-                say("down")
+                say("down" if command == "status" else "no cluster is up: `python -m lab.k8s up` first")
                 return 1
-            say(f"up: {info.server}, node {info.node_name}; KUBECONFIG={info.kubeconfig}")
-            return 0
-        if command == "kubectl":
-            info = control.current(RECORD_DIR)
-            if info is None:
-                say("no cluster is up: `python -m lab.k8s up` first")
-                return 1
+            if command == "status":
+                say(f"up: {info.server}, node {info.node_name}; KUBECONFIG={info.kubeconfig}")
+                return 0
             result = control.kubectl(info, argv[1:])
             sys.stdout.write(result.stdout)
             sys.stderr.write(result.stderr)

@@ -90,7 +90,7 @@ def cached_binaries() -> Path | None:
 
 
 def ensure_binaries(progress: Progress = print) -> Path:
-    """Directory holding the patched binaries; builds them (about 6 minutes on 2 cores) when absent."""
+    """Directory holding the patched binaries; builds them (about 5 minutes on 2 cores) when absent."""
     found = cached_binaries()
     if found is not None:
         return found
@@ -110,7 +110,7 @@ def _build(progress: Progress) -> Path:
     root = cache_root()
     started = time.monotonic()
     progress(f"building Kubernetes {KUBERNETES_VERSION} from Debian's source package "
-             f"into {target} (once; about 6 minutes on 2 cores, 2.6 GB of temporary disk)")
+             f"into {target} (once; about 5 minutes on 2 cores, 1.4 GB of memory, 2.6 GB of temporary disk)")
     work = Path(tempfile.mkdtemp(prefix="build-", dir=root))
     try:
         source = fetch_source(work, tools, progress)

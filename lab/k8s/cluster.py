@@ -337,33 +337,29 @@ class KubernetesCluster:
         ]
         self._spawn("kube-apiserver", argv)
 
+    def _controller_argv(self, name: str) -> list[str]:
+        """What kube-controller-manager and kube-scheduler share: their own kubeconfig, no leader
+        election, the secure port only, on loopback."""
+        port = free_port()
+        self.ports[name] = port
+        return [
+            self._bin(f"kube-{name}"), f"--kubeconfig={self._path(f'{name}.kubeconfig')}",
+            "--leader-elect=false", f"--bind-address={LOOPBACK}", f"--secure-port={port}", "--port=0",
+            f"--cert-dir={self._path(name)}", "--profiling=false", "--v=1",
+        ]
+
     def _start_controller_manager(self) -> None:
         pki = self._path("pki")
-        port = free_port()
-        self.ports["controller_manager"] = port
-        argv = [
-            self._bin("kube-controller-manager"),
-            f"--kubeconfig={self._path('controller-manager.kubeconfig')}",
-            "--leader-elect=false", f"--bind-address={LOOPBACK}", f"--secure-port={port}", "--port=0",
-            f"--cert-dir={self._path('controller-manager')}",
+        argv = self._controller_argv("controller-manager") + [
             f"--service-account-private-key-file={pki / 'sa.key'}",
             f"--root-ca-file={pki / 'ca.crt'}", "--use-service-account-credentials=true",
             f"--flex-volume-plugin-dir={self._path('flex-volume-plugins')}",
             f"--cluster-signing-cert-file={pki / 'ca.crt'}", f"--cluster-signing-key-file={pki / 'ca.key'}",
-            "--profiling=false", "--v=1",
         ]
         self._spawn("kube-controller-manager", argv)
 
     def _start_scheduler(self) -> None:
-        port = free_port()
-        self.ports["scheduler"] = port
-        argv = [
-            self._bin("kube-scheduler"),
-            f"--kubeconfig={self._path('scheduler.kubeconfig')}",
-            "--leader-elect=false", f"--bind-address={LOOPBACK}", f"--secure-port={port}", "--port=0",
-            f"--cert-dir={self._path('scheduler')}", "--profiling=false", "--v=1",
-        ]
-        self._spawn("kube-scheduler", argv)
+        self._spawn("kube-scheduler", self._controller_argv("scheduler"))
 
     def _start_kubelet(self, pause_image: str) -> None:
         assert self.engine is not None

@@ -34,7 +34,10 @@ def up(record_dir: Path, progress=print) -> ClusterInfo:
     try:
         info = cluster.start()
     except BaseException:
-        ServiceRecord.forget(record_dir, POINTER)
+        # start() stops what it started; when that left something behind, the
+        # pointer stays so that `down` can try again.
+        if not state_dir.exists():
+            ServiceRecord.forget(record_dir, POINTER)
         raise
     progress(f"Kubernetes {info.version}: node {info.node_name} Ready "
              f"{cluster.timings['node_ready']:.1f}s after start; kubeconfig {info.kubeconfig}")

@@ -198,3 +198,31 @@ def test_lab_up_deploys_stream_systems_and_down_leaves_nothing(tmp_path):
     assert not [name for name, pid in pids.items() if pid_alive(pid)]
     assert not _mounts_under(state_dir)
     assert not state_dir.exists()
+
+
+def test_a_component_failing_half_way_stops_what_had_started(tmp_path):
+    """A kubelet that cannot start: the error says so, and etcd, the API server, the
+    controllers and the cluster's dockerd are stopped, its state removed."""
+    from lab.harness.base import HarnessError
+    from lab.k8s.build import COMPONENTS, ensure_binaries
+    from lab.k8s.cluster import KubernetesCluster
+
+    real = ensure_binaries(print)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in COMPONENTS:
+        (bin_dir / name).symlink_to(real / name)
+    (bin_dir / "kubelet").unlink()
+    (bin_dir / "kubelet").write_text("#!/bin/sh\necho 'kubelet: cannot start: simulated fault' >&2\nexit 3\n")
+    (bin_dir / "kubelet").chmod(0o755)
+
+    cluster = KubernetesCluster(bin_dir=bin_dir, start_timeout=30)
+    with pytest.raises(HarnessError, match=r"kubelet exited during start(.|\n)*simulated fault"):
+        cluster.start()
+    assert cluster.state_dir is not None and not cluster.state_dir.exists()
+    assert not _mounts_under(cluster.state_dir)
+    # Every component (etcd, API server, controllers, dockerd, containerd) names the
+    # state dir on its command line.
+    survivors = subprocess.run(["pgrep", "-a", "-f", str(cluster.state_dir)], capture_output=True,
+                               text=True, check=False).stdout.strip()
+    assert not survivors
