@@ -1,0 +1,134 @@
+# -*- coding: utf-8 -*-
+# Copyright: streamops maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# module_utils of streamops.maintenance are internal to the collection: no API promise outside it.
+"""PostgreSQL connection, identifiers and timeouts shared by the PostgreSQL modules.
+
+The options are documented by the ``streamops.maintenance.postgres`` doc
+fragment; ``pg_connection_argument_spec()`` returns the same options (a unit
+test keeps the two in step). Passwords come from a ``no_log`` option or the
+environment (PGPASSWORD, ~/.pgpass via libpq), never a command line.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from typing import Any
+
+from ansible.module_utils.basic import env_fallback
+
+from .errors import MaintenanceError
+
+try:
+    import psycopg
+    from psycopg import sql
+except ImportError:  # pragma: no cover - reported by the module through missing_required_lib
+    psycopg = None
+    sql = None
+    PSYCOPG_IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    PSYCOPG_IMPORT_ERROR = None
+
+APPLICATION_NAME = "streamops.maintenance"
+# A plain (unquoted) SQL identifier; anything else is refused rather than quoted blindly.
+PLAIN_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+SSLMODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+
+class PgError(MaintenanceError):
+    """A connection, identifier or statement problem; ``msg`` names the object."""
+
+
+def pg_connection_argument_spec() -> dict[str, Any]:
+    """Connection options of every PostgreSQL module; documented by the ``postgres`` doc fragment."""
+    return dict(
+        login_host=dict(type="str", aliases=["host"], fallback=(env_fallback, ["PGHOST"])),
+        login_port=dict(type="int", aliases=["port"], fallback=(env_fallback, ["PGPORT"])),
+        login_user=dict(type="str", aliases=["user"], fallback=(env_fallback, ["PGUSER"])),
+        login_password=dict(type="str", aliases=["password"], no_log=True,
+                            fallback=(env_fallback, ["PGPASSWORD"])),
+        login_unix_socket=dict(type="str", aliases=["unix_socket"]),
+        database=dict(type="str", aliases=["db", "login_db"], fallback=(env_fallback, ["PGDATABASE"])),
+        sslmode=dict(type="str", choices=SSLMODES, fallback=(env_fallback, ["PGSSLMODE"])),
+        ca_cert=dict(type="path", aliases=["ssl_rootcert"], fallback=(env_fallback, ["PGSSLROOTCERT"])),
+        ssl_cert=dict(type="path", fallback=(env_fallback, ["PGSSLCERT"])),
+        ssl_key=dict(type="path", no_log=False, fallback=(env_fallback, ["PGSSLKEY"])),
+        connect_timeout=dict(type="int", default=10),
+    )
+
+
+def conninfo_from_params(params: dict[str, Any]) -> dict[str, Any]:
+    """psycopg connection keywords from the module options (unset ones left to libpq's defaults)."""
+    if params.get("connect_timeout") is not None and params["connect_timeout"] < 1:
+        raise PgError(msg=f"connect_timeout must be at least 1 second, got {params['connect_timeout']}")
+    mapping = {
+        "host": params.get("login_unix_socket") or params.get("login_host"),
+        "port": params.get("login_port"),
+        "user": params.get("login_user"),
+        "password": params.get("login_password"),
+        "dbname": params.get("database"),
+        "sslmode": params.get("sslmode"),
+        "sslrootcert": params.get("ca_cert"),
+        "sslcert": params.get("ssl_cert"),
+        "sslkey": params.get("ssl_key"),
+        "connect_timeout": params.get("connect_timeout"),
+    }
+    kwargs = {key: value for key, value in mapping.items() if value not in (None, "")}
+    kwargs["application_name"] = APPLICATION_NAME
+    return kwargs
+
+
+def describe_target(kwargs: dict[str, Any]) -> str:
+    """user@host:port/db for messages, never the password."""
+    return "{}@{}:{}/{}".format(kwargs.get("user", "(default user)"), kwargs.get("host", "(default host)"),
+                                kwargs.get("port", 5432), kwargs.get("dbname", "(default database)"))
+
+
+def connect(kwargs: dict[str, Any]) -> Any:
+    """An autocommit connection (VACUUM, REINDEX CONCURRENTLY and ALTER SYSTEM refuse transactions)."""
+    if psycopg is None:
+        raise PgError(msg="the Python library psycopg (3) is required")
+    try:
+        return psycopg.connect(autocommit=True, **kwargs)
+    except psycopg.Error as exc:
+        raise PgError(msg=f"cannot connect to PostgreSQL {describe_target(kwargs)}: {first_line(exc)}") from exc
+
+
+def set_timeouts(conn: Any, *, lock_timeout_ms: int, statement_timeout_ms: int) -> None:
+    """Session timeouts: no statement of ours waits on a lock, or runs, longer than asked."""
+    conn.execute("SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+                 (f"{int(lock_timeout_ms)}ms", f"{int(statement_timeout_ms)}ms"))
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def split_table_name(name: Any, default_schema: str = "public") -> tuple[str, str]:
+    """``schema.table`` or ``table`` → (schema, table); anything but plain identifiers is refused."""
+    if not isinstance(name, str) or not name.strip():
+        raise PgError(msg=f"table name {name!r} is empty or not a string")
+    parts = name.strip().split(".")
+    if len(parts) == 1:
+        parts = [default_schema, parts[0]]
+    if len(parts) != 2 or not all(PLAIN_IDENTIFIER.match(part) for part in parts):
+        raise PgError(msg=f"table name {name!r} is not a plain identifier or schema.identifier "
+                          "(letters, digits, _ and $; not starting with a digit; at most 63 characters)")
+    return parts[0], parts[1]
+
+
+def check_identifier(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not PLAIN_IDENTIFIER.match(value):
+        raise PgError(msg=f"{what} {value!r} is not a plain identifier")
+    return value
+
+
+def qualified(schema: str, name: str) -> Any:
+    """schema.name, each part quoted by psycopg."""
+    return sql.Identifier(schema, name)
+
+
+def server_version_num(conn: Any) -> int:
+    return int(conn.execute("SHOW server_version_num").fetchone()[0])

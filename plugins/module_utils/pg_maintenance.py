@@ -1,0 +1,428 @@
+# -*- coding: utf-8 -*-
+# Copyright: streamops maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# module_utils of streamops.maintenance are internal to the collection: no API promise outside it.
+"""PostgreSQL maintenance that looks before it acts: select by measurement, plan, then run.
+
+Every operation returns the same shape: ``tables`` (one record per table:
+name, action, status, duration_s, sizes and dead tuples before/after, reason
+when skipped) and ``executed`` (the statements run). Check mode builds the same
+records from the same measurements and runs nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable
+
+from .errors import MaintenanceError, WindowClosedError
+from .pg import PgError, first_line, psycopg, qualified, set_timeouts, split_table_name, sql
+from .pg_stats import TableInfo, read_tables
+from .window import WindowGuard, format_duration
+
+ROUTINE = ("analyze", "vacuum", "vacuum_analyze")
+DISRUPTIVE = ("vacuum_full", "reindex")
+TABLE_OPERATIONS = ROUTINE + DISRUPTIVE
+# The lock each operation takes on the table (what the plan shows).
+LOCKS = {
+    "analyze": "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
+    "vacuum": "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
+    "vacuum_analyze": "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
+    "vacuum_full": "ACCESS EXCLUSIVE (blocks every read and write until done)",
+    "reindex_concurrently": "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
+    "reindex": "SHARE on the table (blocks writes), ACCESS EXCLUSIVE on each index (blocks reads using it)",
+}
+DEFAULT_MIN_DEAD_TUPLES = 1000
+DEFAULT_MIN_DEAD_RATIO = 0.1
+DEFAULT_MIN_BLOAT_RATIO = 0.3
+SKIPPED_NOTICE = "skipping"
+CC_SUFFIXES = ("_ccnew", "_ccold")
+
+
+@dataclass
+class Thresholds:
+    min_dead_tuples: int | None = None
+    min_dead_ratio: float | None = None
+    min_bloat_ratio: float | None = None
+
+    def any_set(self) -> bool:
+        return any(v is not None for v in (self.min_dead_tuples, self.min_dead_ratio, self.min_bloat_ratio))
+
+
+@dataclass
+class Selection:
+    chosen: list[TableInfo]
+    left_out: list[dict[str, Any]]
+
+
+@dataclass
+class RunSettings:
+    lock_timeout_ms: int
+    statement_timeout_ms: int
+    jobs: int = 1
+    initial_throughput: float = 25 * 1024 * 1024  # bytes per second until one table is measured
+    concurrently: bool = True
+
+
+@dataclass
+class Outcome:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    executed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    window: dict[str, Any] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def ran(self, statement: str) -> None:
+        with self._lock:
+            self.executed.append(statement)
+
+    @property
+    def changed(self) -> bool:
+        return any(r["status"] == "done" for r in self.records)
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def resolve_named_tables(names: list[str], tables: dict[str, TableInfo]) -> list[TableInfo]:
+    """The named tables, in order; a name that is not a plain identifier, or not a table, fails."""
+    found = []
+    for name in names:
+        schema, table = split_table_name(name)
+        info = tables.get(f"{schema}.{table}")
+        if info is None:
+            raise PgError(msg=f"table {name!r} does not exist (looked for {schema}.{table})", table=name)
+        if info not in found:
+            found.append(info)
+    return found
+
+
+def in_schemas(table: TableInfo, include: list[str] | None, exclude: list[str] | None) -> bool:
+    if include and table.schema not in include:
+        return False
+    return not (exclude and table.schema in exclude)
+
+
+def effective_thresholds(operation: str, given: Thresholds, named: bool) -> Thresholds:
+    """Thresholds as asked; without tables or thresholds, defaults that mean 'needs it'."""
+    if operation in DISRUPTIVE:
+        return Thresholds(given.min_dead_tuples, given.min_dead_ratio,
+                          given.min_bloat_ratio if given.min_bloat_ratio is not None else DEFAULT_MIN_BLOAT_RATIO)
+    if named or given.any_set():
+        return given
+    return Thresholds(DEFAULT_MIN_DEAD_TUPLES, DEFAULT_MIN_DEAD_RATIO, None)
+
+
+def why_left_out(table: TableInfo, operation: str, thresholds: Thresholds) -> str | None:
+    """None when ``table`` passes every threshold for ``operation``, else the reason (measured vs wanted)."""
+    if thresholds.min_dead_tuples is not None and table.dead_tuples < thresholds.min_dead_tuples:
+        return f"{table.dead_tuples} dead tuples < min_dead_tuples {thresholds.min_dead_tuples}"
+    if thresholds.min_dead_ratio is not None and table.dead_ratio < thresholds.min_dead_ratio:
+        return f"dead ratio {table.dead_ratio:.1%} < min_dead_ratio {thresholds.min_dead_ratio:.1%}"
+    if thresholds.min_bloat_ratio is not None:
+        bloat = table.index_bloat if operation == "reindex" else table.bloat
+        what = "index bloat" if operation == "reindex" else "bloat"
+        if not bloat.known:
+            return f"{what} unknown ({bloat.reason}); analyze the table first"
+        if (bloat.ratio or 0) < thresholds.min_bloat_ratio:
+            return f"{what} {bloat.ratio:.1%} < min_bloat_ratio {thresholds.min_bloat_ratio:.1%}"
+    return None
+
+
+def select_tables(tables: dict[str, TableInfo], *, operation: str, names: list[str] | None,
+                  thresholds: Thresholds, include_schemas: list[str] | None = None,
+                  exclude_schemas: list[str] | None = None) -> Selection:
+    """Named tables, or every table of the included schemas, filtered by the measured thresholds."""
+    candidates = (resolve_named_tables(names, tables) if names else
+                  [t for t in tables.values() if in_schemas(t, include_schemas, exclude_schemas)])
+    wanted = effective_thresholds(operation, thresholds, bool(names))
+    chosen, left_out = [], []
+    for table in candidates:
+        reason = why_left_out(table, operation, wanted)
+        # ANALYZE is also wanted where the statistics are stale, whatever the dead tuples say.
+        if reason and operation == "analyze" and not names and table.stats_problem:
+            reason = None
+        if reason:
+            left_out.append({"name": table.qualified_name, "reason": reason})
+        else:
+            chosen.append(table)
+    if operation in DISRUPTIVE:
+        # Most to win first: the window may close before the list ends.
+        chosen.sort(key=lambda t: -((t.index_bloat if operation == "reindex" else t.bloat).bytes or 0))
+    return Selection(chosen, left_out)
+
+
+# --------------------------------------------------------------------------- statements
+
+
+def table_statement(operation: str, table: TableInfo, *, server_version: int, concurrently: bool = True) -> Any:
+    """The SQL for one table; SKIP_LOCKED on PostgreSQL 12+ so a locked table is passed over, not waited on."""
+    target = qualified(table.schema, table.name)
+    skip = server_version >= 120000
+    if operation == "analyze":
+        return sql.SQL("ANALYZE {}{}").format(sql.SQL("(SKIP_LOCKED) ") if skip else sql.SQL(""), target)
+    if operation in ("vacuum", "vacuum_analyze"):
+        options = (["SKIP_LOCKED"] if skip else []) + (["ANALYZE"] if operation == "vacuum_analyze" else [])
+        prefix = sql.SQL("({}) ").format(sql.SQL(", ").join(sql.SQL(o) for o in options)) if options else sql.SQL("")
+        return sql.SQL("VACUUM {}{}").format(prefix, target)
+    if operation == "vacuum_full":
+        # No SKIP_LOCKED: waiting up to lock_timeout for the exclusive lock is the point.
+        return sql.SQL("VACUUM (FULL, ANALYZE) {}").format(target)
+    if operation == "reindex":
+        if concurrently and server_version >= 120000:
+            return sql.SQL("REINDEX TABLE CONCURRENTLY {}").format(target)
+        return sql.SQL("REINDEX TABLE {}").format(target)
+    raise PgError(msg=f"unknown table operation {operation!r}")
+
+
+def lock_of(operation: str, concurrently: bool) -> str:
+    if operation == "reindex":
+        return LOCKS["reindex_concurrently" if concurrently else "reindex"]
+    return LOCKS[operation]
+
+
+def work_bytes(operation: str, table: TableInfo) -> int:
+    """What an operation reads and writes, for the duration estimate."""
+    if operation == "reindex":
+        return table.index_bytes or 0
+    if operation == "vacuum_full":
+        return table.total_bytes or 0
+    return table.table_bytes or 0
+
+
+def base_record(operation: str, table: TableInfo, *, concurrently: bool) -> dict[str, Any]:
+    return {
+        "name": table.qualified_name, "action": operation, "status": "planned",
+        "lock": lock_of(operation, concurrently), "duration_s": None,
+        "size_before": table.total_bytes, "size_after": None,
+        "dead_tuples_before": table.dead_tuples, "dead_tuples_after": None,
+        "bloat_ratio": (table.index_bloat if operation == "reindex" else table.bloat).ratio,
+        "estimated_duration_s": None, "reason": None,
+    }
+
+
+# --------------------------------------------------------------------------- running
+
+
+class Throughput:
+    """Bytes per second measured so far in this run (the first table uses the assumed figure)."""
+
+    def __init__(self, initial: float) -> None:
+        self.initial = initial
+        self.bytes = 0
+        self.seconds = 0.0
+
+    def add(self, size: int, seconds: float) -> None:
+        self.bytes += size
+        self.seconds += seconds
+
+    @property
+    def rate(self) -> float:
+        # Below a second of measurement the figure is noise; stay with the assumption.
+        if self.seconds < 1.0 or self.bytes == 0:
+            return self.initial
+        return self.bytes / self.seconds
+
+    def estimate(self, size: int) -> timedelta:
+        return timedelta(seconds=size / self.rate)
+
+
+def _classify(exc: Exception, settings: RunSettings) -> tuple[str, str]:
+    """(status, reason) for a failed statement."""
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        return "skipped", f"could not get its lock within lock_timeout ({settings.lock_timeout_ms} ms)"
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return "failed", f"cancelled by statement_timeout ({settings.statement_timeout_ms} ms)"
+    if isinstance(exc, psycopg.errors.UndefinedTable):
+        return "failed", f"table vanished: {first_line(exc)}"
+    return "failed", first_line(exc)
+
+
+def _measure(conn: Any, table: TableInfo) -> tuple[int | None, int | None]:
+    """(total bytes, dead tuples) of the table now; (None, None) when another session locks it."""
+    try:
+        row = conn.execute(
+            "SELECT pg_total_relation_size(c.oid), pg_stat_get_dead_tuples(c.oid) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+            (table.schema, table.name)).fetchone()
+    except psycopg.errors.LockNotAvailable:
+        return None, None
+    return (row[0], row[1]) if row else (None, None)
+
+
+def run_on_table(conn: Any, operation: str, table: TableInfo, record: dict[str, Any], *,
+                 settings: RunSettings, server_version: int, outcome: Outcome,
+                 notices: list[str]) -> float:
+    """Run one table's statement on ``conn``; fill ``record``; return the seconds it took."""
+    statement = table_statement(operation, table, server_version=server_version,
+                                concurrently=settings.concurrently)
+    text = statement.as_string(conn)
+    if operation == "reindex":
+        _drop_leftover_cc_indexes(conn, table, outcome, record)
+    del notices[:]
+    started = time.monotonic()
+    try:
+        conn.execute(statement)
+    except psycopg.OperationalError as exc:
+        if conn.closed or conn.broken:
+            raise
+        record["status"], record["reason"] = _classify(exc, settings)
+    except psycopg.Error as exc:
+        record["status"], record["reason"] = _classify(exc, settings)
+    else:
+        skipped = [n for n in notices if n.lower().startswith(SKIPPED_NOTICE)]
+        if skipped:
+            record["status"], record["reason"] = "skipped", f"lock not available (SKIP_LOCKED): {skipped[0]}"
+        else:
+            record["status"] = "done"
+            outcome.ran(text)
+    elapsed = time.monotonic() - started
+    if record["status"] == "done":
+        record["duration_s"] = round(elapsed, 3)
+    if operation == "reindex":
+        # A failed concurrent reindex leaves invalid _ccnew indexes behind.
+        _drop_leftover_cc_indexes(conn, table, outcome, record)
+        invalid = _invalid_indexes(conn, table)
+        if invalid and record["status"] == "done":
+            record["status"], record["reason"] = "failed", f"invalid indexes after reindex: {', '.join(invalid)}"
+    if record["status"] != "skipped":
+        record["size_after"], record["dead_tuples_after"] = _measure(conn, table)
+    return elapsed
+
+
+def _invalid_indexes(conn: Any, table: TableInfo) -> list[str]:
+    rows = conn.execute(
+        "SELECT ic.relname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+        "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
+        "WHERE n.nspname = %s AND t.relname = %s AND NOT i.indisvalid ORDER BY 1",
+        (table.schema, table.name)).fetchall()
+    return [r[0] for r in rows]
+
+
+def _drop_leftover_cc_indexes(conn: Any, table: TableInfo, outcome: Outcome, record: dict[str, Any]) -> None:
+    """Drop the invalid ``*_ccnew``/``*_ccold`` indexes an interrupted REINDEX CONCURRENTLY left."""
+    for name in _invalid_indexes(conn, table):
+        if not any(suffix in name for suffix in CC_SUFFIXES):
+            continue
+        statement = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(qualified(table.schema, name))
+        try:
+            conn.execute(statement)
+        except psycopg.Error as exc:
+            outcome.warnings.append(f"{table.qualified_name}: could not drop leftover index {name}: {first_line(exc)}")
+            continue
+        outcome.ran(statement.as_string(conn))
+        record.setdefault("dropped_invalid_indexes", []).append(name)
+
+
+def open_worker(connect: Callable[[], Any], settings: RunSettings) -> tuple[Any, list[str]]:
+    """A connection with our timeouts and a list that collects its notices (SKIP_LOCKED warnings)."""
+    conn = connect()
+    notices: list[str] = []
+    conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+    set_timeouts(conn, lock_timeout_ms=settings.lock_timeout_ms,
+                 statement_timeout_ms=settings.statement_timeout_ms)
+    return conn, notices
+
+
+def run_routine(connect: Callable[[], Any], operation: str, chosen: list[TableInfo], *,
+                settings: RunSettings, server_version: int, outcome: Outcome) -> None:
+    """analyze / vacuum / vacuum_analyze over ``jobs`` connections, one table per connection at a time."""
+    records = {t.qualified_name: base_record(operation, t, concurrently=settings.concurrently) for t in chosen}
+    outcome.records.extend(records.values())
+    queue = list(chosen)
+    queue_lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        conn, notices = open_worker(connect, settings)
+        try:
+            while True:
+                with queue_lock:
+                    if not queue or errors:
+                        return
+                    table = queue.pop(0)
+                run_on_table(conn, operation, table, records[table.qualified_name], settings=settings,
+                             server_version=server_version, outcome=outcome, notices=notices)
+        except (psycopg.Error, PgError) as exc:
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    jobs = max(1, min(settings.jobs, len(chosen)))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in [pool.submit(worker) for _ in range(jobs)]:
+            future.result()
+    _mark_not_started(records.values())
+    if errors:
+        raise PgError(msg=f"{operation} stopped: {first_line(errors[0])}; "
+                          f"{sum(r['status'] == 'done' for r in records.values())} table(s) done, "
+                          f"{sum(r['status'] == 'not started' for r in records.values())} not started",
+                      tables=list(records.values()), executed=outcome.executed)
+
+
+def _mark_not_started(records: Any) -> None:
+    for record in records:
+        if record["status"] == "planned":
+            record["status"], record["reason"] = "not started", "the run stopped before this table"
+
+
+def run_disruptive(connect: Callable[[], Any], operation: str, chosen: list[TableInfo], *,
+                   settings: RunSettings, server_version: int, outcome: Outcome, guard: WindowGuard) -> None:
+    """vacuum_full / reindex one table at a time, each only when its estimate fits the time left."""
+    throughput = Throughput(settings.initial_throughput)
+    conn, notices = open_worker(connect, settings) if chosen else (None, [])
+    try:
+        for table in chosen:
+            record = base_record(operation, table, concurrently=settings.concurrently)
+            outcome.records.append(record)
+            estimate = throughput.estimate(work_bytes(operation, table))
+            record["estimated_duration_s"] = round(estimate.total_seconds(), 1)
+            status = guard.status(estimate)
+            outcome.window = status.as_result()
+            if not status.allowed:
+                record["status"] = "skipped"
+                record["reason"] = (f"estimated {format_duration(estimate)} at "
+                                    f"{throughput.rate / 1048576:.1f} MiB/s does not fit: {status.reason}")
+                continue
+            seconds = run_on_table(conn, operation, table, record, settings=settings,
+                                   server_version=server_version, outcome=outcome, notices=notices)
+            if record["status"] == "done":
+                throughput.add(work_bytes(operation, table), seconds)
+    except psycopg.Error as exc:
+        _mark_not_started(outcome.records)
+        raise PgError(msg=f"{operation} stopped: {first_line(exc)}; "
+                          f"{sum(r['status'] == 'done' for r in outcome.records)} table(s) done",
+                      tables=outcome.records, executed=outcome.executed) from exc
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def plan_disruptive(operation: str, chosen: list[TableInfo], *, settings: RunSettings,
+                    guard: WindowGuard, outcome: Outcome) -> None:
+    """Check mode: the same per-table decisions as a run, with the assumed throughput and no work."""
+    throughput = Throughput(settings.initial_throughput)
+    budget = timedelta(0)
+    for table in chosen:
+        record = base_record(operation, table, concurrently=settings.concurrently)
+        estimate = throughput.estimate(work_bytes(operation, table))
+        record["estimated_duration_s"] = round(estimate.total_seconds(), 1)
+        status = guard.status(budget + estimate)
+        outcome.window = status.as_result()
+        if not status.allowed:
+            record["status"], record["reason"] = "would skip", status.reason
+        else:
+            budget += estimate
+        outcome.records.append(record)
+
+
+def require_window_open(guard: WindowGuard) -> None:
+    """Disruptive work refuses outright outside a window (no approval): nothing is touched."""
+    status = guard.status()
+    if not status.allowed:
+        details = {k: v for k, v in status.as_result().items() if k not in ("msg", "changed")}
+        raise WindowClosedError(msg=f"refusing disruptive maintenance: {status.msg}", **details)

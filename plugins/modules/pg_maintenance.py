@@ -1,0 +1,348 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: streamops maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pg_maintenance
+short_description: PostgreSQL routine and heavy maintenance that looks before it acts
+version_added: 0.1.0
+description:
+  - Reports on a database (dead tuples, estimated bloat, sizes, long-running queries, replication lag,
+    pg_stat_statements) and runs ANALYZE, VACUUM, VACUUM FULL, REINDEX, sequence resets and
+    ALTER SYSTEM settings on the tables and values that need it.
+  - Tables are named, or selected by what is measured (dead tuples, dead ratio, estimated bloat).
+  - Every statement runs with O(lock_timeout) and O(statement_timeout); a table whose lock is not
+    available is skipped with the reason, never waited on forever. ANALYZE and VACUUM use
+    C(SKIP_LOCKED) on PostgreSQL 12 and later.
+  - O(operation=vacuum_full) and O(operation=reindex) are disruptive. They run only inside a maintenance
+    window (or with an O(emergency) approval), only on tables whose estimated bloat reaches
+    O(min_bloat_ratio), largest win first, and never start a table whose estimated duration (its size
+    over the throughput measured so far in this run) exceeds the time left in the window.
+  - Check mode returns the real plan (tables, sizes, lock, estimated duration, what is left out and
+    why) and touches nothing.
+extends_documentation_fragment:
+  - streamops.maintenance.attributes
+  - streamops.maintenance.postgres
+  - streamops.maintenance.window_guard
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: Diff is given for O(operation=settings) (before and after values) and O(operation=reset_sequences).
+  idempotent:
+    support: full
+    details: The measured thresholds select nothing once the work is done, so a second run reports no change.
+options:
+  operation:
+    description:
+      - V(report) reads and returns; it changes nothing.
+      - V(analyze), V(vacuum), V(vacuum_analyze) are routine (SHARE UPDATE EXCLUSIVE lock; reads and
+        writes go on) and run on O(jobs) connections at once.
+      - V(vacuum_full) (ACCESS EXCLUSIVE lock) and V(reindex) (CONCURRENTLY by default) are disruptive
+        and run one table at a time inside the window.
+      - V(reset_sequences) moves each owned sequence forward to the maximum of its column where it is
+        behind (the guides' C(setval(..., MAX(id)))); never backwards.
+      - V(settings) writes O(settings) with ALTER SYSTEM, reloads, and says which need a restart.
+    type: str
+    required: true
+    choices: [report, analyze, vacuum, vacuum_analyze, vacuum_full, reindex, reset_sequences, settings]
+  tables:
+    description:
+      - Tables to work on, V(table) (schema C(public)) or V(schema.table); plain identifiers only.
+      - A name that does not exist fails the task and nothing is done.
+      - Without O(tables), every table of O(schemas) (minus O(exclude_schemas)) is a candidate and the
+        thresholds decide. Routine operations then default to O(min_dead_tuples=1000) and
+        O(min_dead_ratio=0.1); V(analyze) also takes tables whose statistics are stale.
+      - With O(tables), routine operations run on each named table unless thresholds are given;
+        disruptive operations always apply O(min_bloat_ratio).
+    type: list
+    elements: str
+  schemas:
+    description: Schemas whose tables are candidates when O(tables) is not given. All when unset.
+    type: list
+    elements: str
+  exclude_schemas:
+    description: Schemas never selected by thresholds.
+    type: list
+    elements: str
+  min_dead_tuples:
+    description: Select only tables with at least this many dead tuples.
+    type: int
+  min_dead_ratio:
+    description: Select only tables whose dead tuples are at least this share of all tuples (0 to 1).
+    type: float
+  min_bloat_ratio:
+    description:
+      - Select only tables whose estimated bloat (table bloat for V(vacuum_full), the worst btree index's
+        for V(reindex)) is at least this share of their size (0 to 1).
+      - Defaults to V(0.3) for the disruptive operations. A table whose bloat cannot be estimated (stale
+        or missing statistics, no read access to C(pg_stats)) is left out with that reason.
+    type: float
+  refresh_statistics:
+    description:
+      - Before a disruptive operation, ANALYZE the candidate tables whose statistics are stale or
+        missing, so their bloat can be estimated. In check mode they are reported as unknown instead.
+    type: bool
+    default: true
+  stale_statistics_ratio:
+    description:
+      - Statistics count as stale when more than this share of a table's rows changed since its last
+        analyze; bloat estimates are then not given.
+    type: float
+    default: 0.2
+  jobs:
+    description: Connections used at once for V(analyze), V(vacuum) and V(vacuum_analyze) (1 to 16).
+    type: int
+    default: 1
+  concurrently:
+    description:
+      - V(reindex) with C(REINDEX TABLE CONCURRENTLY) (PostgreSQL 12+; reads and writes go on).
+      - Invalid C(_ccnew)/C(_ccold) indexes a failed concurrent reindex leaves are dropped.
+    type: bool
+    default: true
+  lock_timeout:
+    description: Longest wait for a table's lock, in milliseconds, before the table is skipped.
+    type: int
+    default: 5000
+  statement_timeout:
+    description: Longest run of one statement, in milliseconds (V(0) means no limit).
+    type: int
+    default: 3600000
+  initial_throughput_mb_s:
+    description:
+      - Throughput in MiB/s assumed for the duration estimate of the first disruptive table; later
+        tables use what this run measured.
+    type: float
+    default: 25
+  long_query_seconds:
+    description: V(report) lists queries running longer than this.
+    type: float
+    default: 300
+  top_statements:
+    description: V(report) lists this many statements from pg_stat_statements, slowest mean first.
+    type: int
+    default: 10
+  settings:
+    description:
+      - For V(settings), the values to write with ALTER SYSTEM, for example C({work_mem: 64MB}).
+      - Values are compared in the setting's unit, so V(1GB) equals V(1024MB); what ALTER SYSTEM
+        already wrote counts as current, so a value waiting for a restart is not written again.
+    type: dict
+notes:
+  - Bloat estimates come from C(pg_stats) and ignore TOAST; they are approximations meant for selecting
+    tables, and are reported as unknown rather than guessed when the statistics cannot be trusted.
+  - O(operation=settings) needs superuser (or ALTER SYSTEM privilege) and reads C(pg_file_settings),
+    which needs superuser; without it the live values are compared.
+seealso:
+  - module: streamops.maintenance.maintenance_window
+author:
+  - streamops maintainers
+"""
+
+EXAMPLES = r"""
+- name: Weekly report of dead tuples, bloat, long queries, replication and slow statements
+  streamops.maintenance.pg_maintenance:
+    operation: report
+    login_host: postgres-service
+    login_user: stream_user
+    login_password: "{{ vault_stream_postgres_password }}"
+    database: streamsystems
+  register: pg_report
+
+- name: VACUUM ANALYZE only the tables that need it, two at a time
+  streamops.maintenance.pg_maintenance:
+    operation: vacuum_analyze
+    database: streamsystems
+    schemas: [public]
+    min_dead_tuples: 10000
+    min_dead_ratio: 0.05
+    jobs: 2
+
+- name: ANALYZE the named tables (stale statistics after a bulk load)
+  streamops.maintenance.pg_maintenance:
+    operation: analyze
+    database: vitalstream
+    tables: [vital_signs, public.alarms]
+
+- name: Plain VACUUM of two tables, waiting at most 2 s for each lock
+  streamops.maintenance.pg_maintenance:
+    operation: vacuum
+    database: vitalstream
+    tables: [alarms, patients]
+    lock_timeout: 2000
+
+- name: VACUUM FULL of bloated tables, only inside the weekly window
+  streamops.maintenance.pg_maintenance:
+    operation: vacuum_full
+    database: streamsystems
+    tables: [trades, positions, market_data]
+    min_bloat_ratio: 0.4
+    windows: "{{ maintenance_windows }}"
+    window: weekly
+    timezone: America/New_York
+
+- name: REINDEX CONCURRENTLY where index bloat passes 30 %, with an emergency approval
+  streamops.maintenance.pg_maintenance:
+    operation: reindex
+    database: streamsystems
+    schemas: [public]
+    windows: "{{ maintenance_windows }}"
+    emergency:
+      approved_by: alice
+      reason: index bloat is slowing order matching
+      ticket: INC-4711
+
+- name: Move sequences forward to their column's maximum (never backwards)
+  streamops.maintenance.pg_maintenance:
+    operation: reset_sequences
+    database: streamsystems
+    tables: [trades, positions]
+
+- name: Settings with diff; the result says which need a restart
+  streamops.maintenance.pg_maintenance:
+    operation: settings
+    database: postgres
+    login_user: postgres
+    settings:
+      work_mem: 64MB
+      maintenance_work_mem: 1GB
+      shared_buffers: 2GB
+  diff: true
+"""
+
+RETURN = r"""
+tables:
+  description:
+    - One record per table considered for a table operation (or per sequence for V(reset_sequences)).
+    - C(status) is V(done), V(skipped) (lock not available, or the estimate does not fit the window),
+      V(failed), V(planned) / V(would skip) in check mode, or V(not started) when the run stopped early.
+  returned: when operation is a table operation or reset_sequences
+  type: list
+  elements: dict
+  sample:
+    - name: public.trades
+      action: vacuum_full
+      status: done
+      lock: ACCESS EXCLUSIVE (blocks every read and write until done)
+      duration_s: 1.92
+      size_before: 52420608
+      size_after: 21004288
+      dead_tuples_before: 60000
+      dead_tuples_after: 0
+      bloat_ratio: 0.58
+      estimated_duration_s: 2.0
+      reason: null
+left_out:
+  description: Candidate tables not selected, each with the measured reason.
+  returned: when operation is a table operation
+  type: list
+  elements: dict
+  sample: [{name: public.audit_logs, reason: "bloat 4.0% < min_bloat_ratio 30.0%"}]
+executed:
+  description: The statements run, in order (none in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ['VACUUM (FULL, ANALYZE) "public"."trades"']
+window:
+  description: The maintenance-window decision at the last disruptive table (see M(streamops.maintenance.maintenance_window)).
+  returned: when operation is vacuum_full or reindex
+  type: dict
+report:
+  description:
+    - For V(report), C(server_version), C(tables) (sizes, dead tuples and ratio, bloat with C(bloat_note) when
+      unknown, last (auto)vacuum/analyze, indexes), C(long_running_queries), C(replication) (role and lag
+      per client in bytes) and C(statements) (pg_stat_statements, or why not available).
+  returned: when operation is report
+  type: dict
+settings:
+  description: For V(settings), one record per setting with C(before), C(after), C(change), C(needs_restart).
+  returned: when operation is settings
+  type: list
+  elements: dict
+needs_restart:
+  description: Settings that take effect only after a server restart.
+  returned: when operation is settings
+  type: list
+  elements: str
+warnings_detail:
+  description: Things the operator should know that did not fail the task (leftover indexes that could not be dropped).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.streamops.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.streamops.maintenance.plugins.module_utils.pg import (
+    PSYCOPG_IMPORT_ERROR,
+    pg_connection_argument_spec,
+)
+from ansible_collections.streamops.maintenance.plugins.module_utils.pg_runner import run_pg_maintenance
+from ansible_collections.streamops.maintenance.plugins.module_utils.window import window_guard_argument_spec
+
+try:
+    import dateutil  # noqa: F401  pylint: disable=unused-import
+except ImportError:
+    HAS_DATEUTIL = False
+    DATEUTIL_IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    HAS_DATEUTIL = True
+    DATEUTIL_IMPORT_ERROR = None
+
+OPERATIONS = ["report", "analyze", "vacuum", "vacuum_analyze", "vacuum_full", "reindex", "reset_sequences", "settings"]
+
+
+def argument_spec() -> dict:
+    spec = pg_connection_argument_spec()
+    spec.update(window_guard_argument_spec())
+    spec.update(
+        operation=dict(type="str", required=True, choices=OPERATIONS),
+        tables=dict(type="list", elements="str"),
+        schemas=dict(type="list", elements="str"),
+        exclude_schemas=dict(type="list", elements="str"),
+        min_dead_tuples=dict(type="int"),
+        min_dead_ratio=dict(type="float"),
+        min_bloat_ratio=dict(type="float"),
+        refresh_statistics=dict(type="bool", default=True),
+        stale_statistics_ratio=dict(type="float", default=0.2),
+        jobs=dict(type="int", default=1),
+        concurrently=dict(type="bool", default=True),
+        lock_timeout=dict(type="int", default=5000),
+        statement_timeout=dict(type="int", default=3600000),
+        initial_throughput_mb_s=dict(type="float", default=25),
+        long_query_seconds=dict(type="float", default=300),
+        top_statements=dict(type="int", default=10),
+        settings=dict(type="dict"),
+    )
+    return spec
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=argument_spec(), supports_check_mode=True,
+        required_if=[("operation", "settings", ["settings"])],
+        mutually_exclusive=[("tables", "schemas")],
+    )
+    if PSYCOPG_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("psycopg"), exception=PSYCOPG_IMPORT_ERROR)
+    if not HAS_DATEUTIL:
+        module.fail_json(msg=missing_required_lib("python-dateutil"), exception=DATEUTIL_IMPORT_ERROR)
+    try:
+        result = run_pg_maintenance(module.params, check_mode=module.check_mode, diff_mode=module._diff)
+    except MaintenanceError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
