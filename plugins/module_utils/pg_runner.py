@@ -84,7 +84,9 @@ def run_pg_maintenance(params: dict[str, Any], *, check_mode: bool, diff_mode: b
             return _report(conn, params, version)
         if operation == "settings":
             return _settings(conn, params, check_mode=check_mode, diff_mode=diff_mode)
-        tables = read_tables(conn, stale_ratio=params["stale_statistics_ratio"])
+        # Named tables: measure only those (a catalog of thousands of tables costs time).
+        only = [".".join(split_table_name(n)) for n in params["tables"]] if params.get("tables") else None
+        tables = read_tables(conn, stale_ratio=params["stale_statistics_ratio"], only=only)
         if operation == "reset_sequences":
             return _reset_sequences(conn, params, tables, check_mode=check_mode, diff_mode=diff_mode)
         return _table_operation(conn, kwargs, params, tables, settings, version, guard, check_mode=check_mode)
@@ -111,8 +113,11 @@ def _table_operation(conn: Any, kwargs: dict[str, Any], params: dict[str, Any], 
                 tables = _refresh_stale_statistics(conn, params, tables, outcome)
     selection = _selection(params, tables, operation)
 
+    # The first worker reuses the connection that measured; the others open their own.
+    spare = [conn]
+
     def new_connection() -> Any:
-        return connect(kwargs)
+        return spare.pop() if spare else connect(kwargs)
 
     if operation in ROUTINE:
         if check_mode:
@@ -148,7 +153,10 @@ def _refresh_stale_statistics(conn: Any, params: dict[str, Any], tables: dict, o
                                     f"{first_line(exc)}")
             continue
         outcome.executed.append(statement.as_string(conn))
-    return read_tables(conn, stale_ratio=params["stale_statistics_ratio"]) if stale else tables
+    if not stale:
+        return tables
+    only = [".".join(split_table_name(n)) for n in params["tables"]] if params.get("tables") else None
+    return read_tables(conn, stale_ratio=params["stale_statistics_ratio"], only=only)
 
 
 def _table_result(operation: str, outcome: Outcome, left_out: list, *, check_mode: bool) -> dict[str, Any]:

@@ -65,6 +65,7 @@ SELECT n.nspname AS schema, c.relname AS name, c.oid, c.reltuples, lt.pid AS loc
         WHERE ps.schemaname = n.nspname AND ps.tablename = c.relname AND NOT ps.inherited) st ON true
  WHERE c.relkind IN ('r', 'm')
    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'
+   AND (%(only)s::text[] IS NULL OR n.nspname || '.' || c.relname = ANY(%(only)s::text[]))
  ORDER BY n.nspname, c.relname
 """
 
@@ -90,6 +91,7 @@ SELECT n.nspname AS schema, t.relname AS table_name, ic.relname AS name, ic.relt
                               AND ps.attname = a.attname AND NOT ps.inherited) ks ON true
  WHERE t.relkind IN ('r', 'm')
    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'
+   AND (%(only)s::text[] IS NULL OR n.nspname || '.' || t.relname = ANY(%(only)s::text[]))
  ORDER BY n.nspname, t.relname, ic.relname
 """
 
@@ -230,12 +232,13 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def read_tables(conn: Any, *, stale_ratio: float = 0.2) -> dict[str, TableInfo]:
-    """Every user table of the database, keyed by schema.name, with its indexes and bloat estimates."""
+def read_tables(conn: Any, *, stale_ratio: float = 0.2, only: list[str] | None = None) -> dict[str, TableInfo]:
+    """Every user table of the database (or the ``only`` schema.name ones), keyed by schema.name,
+    with its indexes and bloat estimates."""
     block_size = int(conn.execute("SHOW block_size").fetchone()[0])
     cursor = conn.cursor()
     tables: dict[str, TableInfo] = {}
-    cursor.execute(TABLES_SQL)
+    cursor.execute(TABLES_SQL, {"only": only})
     names = [d.name for d in cursor.description]
     for values in cursor.fetchall():
         row = dict(zip(names, values))
@@ -255,7 +258,7 @@ def read_tables(conn: Any, *, stale_ratio: float = 0.2) -> dict[str, TableInfo]:
             last_analyze=_iso(row["last_analyze"]), last_autoanalyze=_iso(row["last_autoanalyze"]),
             stats_problem=problem, bloat=bloat, locked_by=row["locked_by"])
         tables[table.qualified_name] = table
-    cursor.execute(INDEXES_SQL, {"default_fillfactor": DEFAULT_INDEX_FILLFACTOR})
+    cursor.execute(INDEXES_SQL, {"default_fillfactor": DEFAULT_INDEX_FILLFACTOR, "only": only})
     names = [d.name for d in cursor.description]
     for values in cursor.fetchall():
         row = dict(zip(names, values))
