@@ -269,6 +269,9 @@ def run_on_table(conn: Any, operation: str, table: TableInfo, record: dict[str, 
         conn.execute(statement)
     except psycopg.OperationalError as exc:
         if conn.closed or conn.broken:
+            # The statement's transaction died with the connection: nothing of it stays.
+            record["status"] = "failed"
+            record["reason"] = f"connection lost during the statement (rolled back): {first_line(exc)}"
             raise
         record["status"], record["reason"] = _classify(exc, settings)
     except psycopg.Error as exc:
@@ -374,11 +377,11 @@ def run_disruptive(connect: Callable[[], Any], operation: str, chosen: list[Tabl
                    settings: RunSettings, server_version: int, outcome: Outcome, guard: WindowGuard) -> None:
     """vacuum_full / reindex one table at a time, each only when its estimate fits the time left."""
     throughput = Throughput(settings.initial_throughput)
+    records = [base_record(operation, table, concurrently=settings.concurrently) for table in chosen]
+    outcome.records.extend(records)
     conn, notices = open_worker(connect, settings) if chosen else (None, [])
     try:
-        for table in chosen:
-            record = base_record(operation, table, concurrently=settings.concurrently)
-            outcome.records.append(record)
+        for table, record in zip(chosen, records):
             estimate = throughput.estimate(work_bytes(operation, table))
             record["estimated_duration_s"] = round(estimate.total_seconds(), 1)
             status = guard.status(estimate)

@@ -86,7 +86,10 @@ def run_pg_maintenance(params: dict[str, Any], *, check_mode: bool, diff_mode: b
             return _settings(conn, params, check_mode=check_mode, diff_mode=diff_mode)
         # Named tables: measure only those (a catalog of thousands of tables costs time).
         only = [".".join(split_table_name(n)) for n in params["tables"]] if params.get("tables") else None
-        tables = read_tables(conn, stale_ratio=params["stale_statistics_ratio"], only=only)
+        # Routine work on named tables without a bloat threshold needs no bloat estimate.
+        estimate = not (operation in ROUTINE and only and params.get("min_bloat_ratio") is None)
+        tables = read_tables(conn, stale_ratio=params["stale_statistics_ratio"], only=only,
+                             estimate_bloat=estimate)
         if operation == "reset_sequences":
             return _reset_sequences(conn, params, tables, check_mode=check_mode, diff_mode=diff_mode)
         return _table_operation(conn, kwargs, params, tables, settings, version, guard, check_mode=check_mode)

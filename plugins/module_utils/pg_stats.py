@@ -62,7 +62,7 @@ SELECT n.nspname AS schema, c.relname AS name, c.oid, c.reltuples, lt.pid AS loc
        SELECT count(*) AS with_stats, sum((1 - ps.null_frac) * ps.avg_width) AS data_width,
               max(ps.null_frac) AS max_null_frac
          FROM pg_stats ps
-        WHERE ps.schemaname = n.nspname AND ps.tablename = c.relname AND NOT ps.inherited) st ON true
+        WHERE %(bloat)s AND ps.schemaname = n.nspname AND ps.tablename = c.relname AND NOT ps.inherited) st ON true
  WHERE c.relkind IN ('r', 'm')
    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'
    AND (%(only)s::text[] IS NULL OR n.nspname || '.' || c.relname = ANY(%(only)s::text[]))
@@ -232,18 +232,21 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def read_tables(conn: Any, *, stale_ratio: float = 0.2, only: list[str] | None = None) -> dict[str, TableInfo]:
+def read_tables(conn: Any, *, stale_ratio: float = 0.2, only: list[str] | None = None,
+                estimate_bloat: bool = True) -> dict[str, TableInfo]:
     """Every user table of the database (or the ``only`` schema.name ones), keyed by schema.name,
-    with its indexes and bloat estimates."""
+    with its indexes and bloat estimates (skipped, and cheaper, with ``estimate_bloat=False``)."""
     block_size = int(conn.execute("SHOW block_size").fetchone()[0])
     cursor = conn.cursor()
     tables: dict[str, TableInfo] = {}
-    cursor.execute(TABLES_SQL, {"only": only})
+    cursor.execute(TABLES_SQL, {"only": only, "bloat": estimate_bloat})
     names = [d.name for d in cursor.description]
     for values in cursor.fetchall():
         row = dict(zip(names, values))
-        problem = statistics_problem(row, stale_ratio=stale_ratio)
-        if problem:
+        problem = statistics_problem(row, stale_ratio=stale_ratio) if estimate_bloat else None
+        if not estimate_bloat:
+            bloat = BloatEstimate(None, None, "not estimated for this operation")
+        elif problem:
             bloat = BloatEstimate(None, None, f"bloat unknown: {problem}")
         else:
             bloat = estimate_table_bloat(
@@ -258,6 +261,8 @@ def read_tables(conn: Any, *, stale_ratio: float = 0.2, only: list[str] | None =
             last_analyze=_iso(row["last_analyze"]), last_autoanalyze=_iso(row["last_autoanalyze"]),
             stats_problem=problem, bloat=bloat, locked_by=row["locked_by"])
         tables[table.qualified_name] = table
+    if not estimate_bloat:
+        return tables
     cursor.execute(INDEXES_SQL, {"default_fillfactor": DEFAULT_INDEX_FILLFACTOR, "only": only})
     names = [d.name for d in cursor.description]
     for values in cursor.fetchall():

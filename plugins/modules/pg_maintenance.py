@@ -128,7 +128,7 @@ options:
     default: 10
   settings:
     description:
-      - For V(settings), the values to write with ALTER SYSTEM, for example C({work_mem: 64MB}).
+      - "For V(settings), the values to write with ALTER SYSTEM, for example C({work_mem: 64MB})."
       - Values are compared in the setting's unit, so V(1GB) equals V(1024MB); what ALTER SYSTEM
         already wrote counts as current, so a value waiting for a restart is not written again.
     type: dict

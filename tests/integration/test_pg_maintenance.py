@@ -185,11 +185,16 @@ def test_a_table_whose_estimate_does_not_fit_the_time_left_is_not_started(pg_dat
         assert size_and_filenode(conn, "trades") == before
 
 
-def hold_lock(conninfo, mode):
+def hold_lock_on(conninfo, table, mode):
+    """Another session holding ``mode`` on ``table`` until the returned connection closes."""
     holder = connect(conninfo)
     holder.autocommit = False
-    holder.execute(f"LOCK TABLE trades IN {mode} MODE")
+    holder.execute(f"LOCK TABLE {table} IN {mode} MODE")
     return holder
+
+
+def hold_lock(conninfo, mode):
+    return hold_lock_on(conninfo, "trades", mode)
 
 
 def test_a_locked_table_is_skipped_within_lock_timeout_and_reported(pg_database, capsys):
@@ -309,3 +314,35 @@ def test_a_wrong_password_fails_without_showing_it(pg_database, capsys):
     failed, result = run_module({**pg_database, "password": "not-the-password"}, capsys, operation="report")
     assert failed and "cannot connect to PostgreSQL" in result["msg"]
     assert "not-the-password" not in json.dumps(result)
+
+
+def test_a_connection_lost_half_way_says_what_was_done_and_what_was_not(pg_database, capsys):
+    with connect(pg_database) as conn:
+        make_bloated(conn, "alpha", rows=40000)
+        make_bloated(conn, "bravo", rows=20000)
+        make_bloated(conn, "charlie", rows=10000)
+        charlie_before = size_and_filenode(conn, "charlie")
+
+        def kill_when_bravo_waits():
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                row = conn.execute("SELECT pid FROM pg_stat_activity WHERE query LIKE 'VACUUM (FULL, ANALYZE) %%bravo%%' "
+                                   "AND wait_event_type = 'Lock'").fetchone()
+                if row:
+                    conn.execute("SELECT pg_terminate_backend(%s)", row)
+                    return
+                time.sleep(0.05)
+
+        with hold_lock_on(pg_database, "bravo", "ACCESS SHARE"):
+            killer = threading.Thread(target=kill_when_bravo_waits)
+            killer.start()
+            failed, result = run_module(pg_database, capsys, operation="vacuum_full",
+                                        tables=["alpha", "bravo", "charlie"], windows=ALWAYS, now=INSIDE,
+                                        lock_timeout=30000)
+            killer.join()
+        assert failed and "vacuum_full stopped" in result["msg"] and "1 table(s) done" in result["msg"]
+        status = {r["name"]: r["status"] for r in result["tables"]}
+        assert status == {"public.alpha": "done", "public.bravo": "failed", "public.charlie": "not started"}
+        assert "rolled back" in by_name(result["tables"])["public.bravo"]["reason"]
+        assert size_and_filenode(conn, "charlie") == charlie_before
+
