@@ -220,15 +220,15 @@ def _auto_conf_values(conn: Any, names: list[str]) -> dict[str, str]:
             "AND name = ANY(%s) ORDER BY seqno", (names,)).fetchall()
     except psycopg.errors.InsufficientPrivilege:
         return {}
-    return {name: value for name, value in rows}
+    return dict(rows)
 
 
 def apply_settings(conn: Any, records: list[dict[str, Any]], executed: list[str]) -> None:
     """ALTER SYSTEM for each changed setting, then one reload; refresh needs_restart from the server."""
     changed = [r for r in records if r["change"]]
     for record in changed:
-        statement = sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(record["name"]),
-                                                                sql.Literal(record["after"]))
+        statement = sql.SQL("ALTER SYSTEM SET {} = {}").format(
+            sql.Identifier(record["name"]), sql.Literal(record["after"]))
         try:
             conn.execute(statement)
         except psycopg.Error as exc:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable
 
-from .errors import MaintenanceError, WindowClosedError
+from .errors import WindowClosedError
 from .pg import PgError, first_line, psycopg, qualified, set_timeouts, split_table_name, sql
-from .pg_stats import TableInfo, read_tables
+from .pg_stats import TableInfo
 from .window import WindowGuard, format_duration
 
 ROUTINE = ("analyze", "vacuum", "vacuum_analyze")
@@ -357,7 +357,7 @@ def run_routine(connect: Callable[[], Any], operation: str, chosen: list[TableIn
 
     jobs = max(1, min(settings.jobs, len(chosen)))
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for future in [pool.submit(worker) for _ in range(jobs)]:
+        for future in [pool.submit(worker) for _slot in range(jobs)]:
             future.result()
     _mark_not_started(records.values())
     if errors:

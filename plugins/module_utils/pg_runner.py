@@ -83,7 +83,7 @@ def run_pg_maintenance(params: dict[str, Any], *, check_mode: bool, diff_mode: b
         if operation == "report":
             return _report(conn, params, version)
         if operation == "settings":
-            return _settings(conn, params, check_mode=check_mode, diff_mode=diff_mode)
+            return {"warnings_detail": [], **_settings(conn, params, check_mode=check_mode, diff_mode=diff_mode)}
         # Named tables: measure only those (a catalog of thousands of tables costs time).
         only = [".".join(split_table_name(n)) for n in params["tables"]] if params.get("tables") else None
         # Routine work on named tables without a bloat threshold needs no bloat estimate.
@@ -91,7 +91,8 @@ def run_pg_maintenance(params: dict[str, Any], *, check_mode: bool, diff_mode: b
         tables = read_tables(conn, stale_ratio=params["stale_statistics_ratio"], only=only,
                              estimate_bloat=estimate)
         if operation == "reset_sequences":
-            return _reset_sequences(conn, params, tables, check_mode=check_mode, diff_mode=diff_mode)
+            return {"warnings_detail": [],
+                    **_reset_sequences(conn, params, tables, check_mode=check_mode, diff_mode=diff_mode)}
         return _table_operation(conn, kwargs, params, tables, settings, version, guard, check_mode=check_mode)
     finally:
         conn.close()
@@ -144,8 +145,8 @@ def _planned(operation: str, table: Any, settings: RunSettings) -> dict[str, Any
 
 def _refresh_stale_statistics(conn: Any, params: dict[str, Any], tables: dict, outcome: Outcome) -> dict:
     """ANALYZE the candidates whose bloat cannot be estimated, then measure again."""
-    candidates = _selection(params, tables, "analyze").chosen if not params.get("tables") else [
-        tables[".".join(split_table_name(n))] for n in params["tables"]]
+    candidates = (resolve_named_tables(params["tables"], tables) if params.get("tables")
+                  else _selection(params, tables, "analyze").chosen)
     stale = [t for t in candidates if t.stats_problem and "privilege" not in t.stats_problem]
     for table in stale:
         statement = sql.SQL("ANALYZE {}").format(sql.Identifier(table.schema, table.name))
@@ -186,7 +187,8 @@ def _table_result(operation: str, outcome: Outcome, left_out: list, *, check_mod
 
 def _report(conn: Any, params: dict[str, Any], version: int) -> dict[str, Any]:
     tables = read_tables(conn, stale_ratio=params["stale_statistics_ratio"])
-    chosen = [t for t in tables.values() if _in_scope(t, params)]
+    chosen = (resolve_named_tables(params["tables"], tables) if params.get("tables")
+              else [t for t in tables.values() if _in_scope(t, params)])
     chosen.sort(key=lambda t: -t.dead_tuples)
     report = {
         "server_version": conn.execute("SELECT version()").fetchone()[0],
@@ -201,12 +203,10 @@ def _report(conn: Any, params: dict[str, Any], version: int) -> dict[str, Any]:
            f"{len(report['long_running_queries'])} query(ies) over {params['long_query_seconds']:g}s")
     if unknown:
         msg += f"; bloat unknown for {len(unknown)} table(s) (see bloat_note)"
-    return {"changed": False, "msg": msg, "report": report, "executed": []}
+    return {"changed": False, "msg": msg, "report": report, "executed": [], "warnings_detail": []}
 
 
 def _in_scope(table: Any, params: dict[str, Any]) -> bool:
-    if params.get("tables"):
-        return table.qualified_name in {".".join(split_table_name(n)) for n in params["tables"]}
     if params.get("schemas") and table.schema not in params["schemas"]:
         return False
     return not (params.get("exclude_schemas") and table.schema in params["exclude_schemas"])
@@ -247,7 +247,7 @@ def _reset_sequences(conn: Any, params: dict[str, Any], tables: dict, *, check_m
 
 
 def _settings(conn: Any, params: dict[str, Any], *, check_mode: bool, diff_mode: bool) -> dict[str, Any]:
-    wanted = {name: value for name, value in params["settings"].items()}
+    wanted = dict(params["settings"])
     records = pg_admin.plan_settings(conn, wanted)
     executed: list[str] = []
     if not check_mode:

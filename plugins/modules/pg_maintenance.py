@@ -140,7 +140,7 @@ notes:
 seealso:
   - module: streamops.maintenance.maintenance_window
 author:
-  - streamops maintainers
+  - streamops maintainers (@streamops)
 """
 
 EXAMPLES = r"""

@@ -105,7 +105,7 @@ def test_report_measures_tables_and_says_when_an_estimate_cannot_be_trusted(pg_d
 def test_report_lists_statements_once_pg_stat_statements_is_installed(pg_database, capsys):
     with connect(pg_database) as conn:
         conn.execute("CREATE EXTENSION pg_stat_statements")
-        for _ in range(3):
+        for _round in range(3):
             conn.execute("SELECT count(*) FROM generate_series(1, 20000)")
     failed, result = run_module(pg_database, capsys, operation="report", top_statements=5)
     assert not failed
@@ -295,6 +295,11 @@ def test_settings_are_written_with_diff_and_restart_is_named(pg_server, pg_datab
 
 @pytest.mark.parametrize("args, message", [
     ({"operation": "vacuum", "tables": ["no_such_table"]}, "table 'no_such_table' does not exist"),
+    ({"operation": "report", "tables": ["no_such_table"]}, "table 'no_such_table' does not exist"),
+    ({"operation": "vacuum_full", "tables": ["trades", "nope"], "windows": ALWAYS, "now": INSIDE},
+     "table 'nope' does not exist"),
+    ({"operation": "vacuum", "jobs": 0}, "jobs must be between 1 and 16, got 0"),
+    ({"operation": "vacuum", "lock_timeout": 0}, "lock_timeout must be at least 1 ms"),
     ({"operation": "vacuum", "tables": ["trades; DROP TABLE trades"]}, "is not a plain identifier"),
     ({"operation": "vacuum_full", "tables": ["trades"]}, "is disruptive: give the maintenance 'windows'"),
     ({"operation": "vacuum", "min_dead_ratio": 1.5}, "min_dead_ratio must be between 0 and 1, got 1.5"),
@@ -345,4 +350,3 @@ def test_a_connection_lost_half_way_says_what_was_done_and_what_was_not(pg_datab
         assert status == {"public.alpha": "done", "public.bravo": "failed", "public.charlie": "not started"}
         assert "rolled back" in by_name(result["tables"])["public.bravo"]["reason"]
         assert size_and_filenode(conn, "charlie") == charlie_before
-
