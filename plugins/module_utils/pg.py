@@ -107,7 +107,11 @@ def first_line(exc: BaseException) -> str:
 
 
 def split_table_name(name: Any, default_schema: str = "public") -> tuple[str, str]:
-    """``schema.table`` or ``table`` → (schema, table); anything but plain identifiers is refused."""
+    """``schema.table`` or ``table`` → (schema, table); anything but plain identifiers is refused.
+
+    Folded to lower case, as PostgreSQL folds unquoted names: ``Trades`` in a
+    playbook means the table ``psql`` knows as ``trades``.
+    """
     if not isinstance(name, str) or not name.strip():
         raise PgError(msg=f"table name {name!r} is empty or not a string")
     parts = name.strip().split(".")
@@ -116,7 +120,7 @@ def split_table_name(name: Any, default_schema: str = "public") -> tuple[str, st
     if len(parts) != 2 or not all(PLAIN_IDENTIFIER.match(part) for part in parts):
         raise PgError(msg=f"table name {name!r} is not a plain identifier or schema.identifier "
                           "(letters, digits, _ and $; not starting with a digit; at most 63 characters)")
-    return parts[0], parts[1]
+    return parts[0].lower(), parts[1].lower()
 
 
 def check_identifier(value: Any, what: str) -> str:

@@ -70,6 +70,13 @@ def validate(params: dict[str, Any]) -> None:
 
 def run_pg_maintenance(params: dict[str, Any], *, check_mode: bool, diff_mode: bool = False) -> dict[str, Any]:
     validate(params)
+    # Unquoted SQL names and setting names are case-insensitive; so are ours.
+    params = dict(params)
+    for key in ("schemas", "exclude_schemas"):
+        if params.get(key):
+            params[key] = [schema.lower() for schema in params[key]]
+    if params.get("settings"):
+        params["settings"] = {name.lower(): value for name, value in params["settings"].items()}
     operation = params["operation"]
     guard = guard_from_params(params) if operation in DISRUPTIVE else None
     kwargs = conninfo_from_params(params)

@@ -52,7 +52,8 @@ options:
     choices: [report, analyze, vacuum, vacuum_analyze, vacuum_full, reindex, reset_sequences, settings]
   tables:
     description:
-      - Tables to work on, V(table) (schema C(public)) or V(schema.table); plain identifiers only.
+      - Tables to work on, V(table) (schema C(public)) or V(schema.table); plain identifiers only,
+        folded to lower case as PostgreSQL folds unquoted names (V(Trades) is the table C(trades)).
       - A name that does not exist fails the task and nothing is done.
       - Without O(tables), every table of O(schemas) (minus O(exclude_schemas)) is a candidate and the
         thresholds decide. Routine operations then default to O(min_dead_tuples=1000) and

@@ -118,7 +118,8 @@ def test_vacuum_by_thresholds_clears_dead_tuples_then_has_nothing_to_do(pg_datab
     with connect(pg_database) as conn:
         make_bloated(conn, "trades")
         make_clean(conn, "audit_logs")
-        failed, result = run_module(pg_database, capsys, operation="vacuum_analyze", min_dead_tuples=1000, jobs=2)
+        failed, result = run_module(pg_database, capsys, operation="vacuum_analyze", min_dead_tuples=1000, jobs=2,
+                                    schemas=["PUBLIC"])
         assert not failed and result["changed"] is True
         assert [r["name"] for r in result["tables"]] == ["public.trades"]
         record = result["tables"][0]

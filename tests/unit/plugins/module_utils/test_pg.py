@@ -64,6 +64,7 @@ def test_conninfo_leaves_unset_options_to_libpq_and_prefers_the_socket():
     ("trades", ("public", "trades")),
     ("audit.trades", ("audit", "trades")),
     (" positions ", ("public", "positions")),
+    ("Audit.Trades", ("audit", "trades")),
     ("t$1", ("public", "t$1")),
 ])
 def test_table_names(name, expected):
