@@ -279,9 +279,9 @@ warnings_detail:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.streamops.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.streamops.maintenance.plugins.module_utils.module_runner import run_and_exit
 from ansible_collections.streamops.maintenance.plugins.module_utils.pg import (
     PSYCOPG_IMPORT_ERROR,
     pg_connection_argument_spec,
@@ -292,10 +292,8 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.window impor
 try:
     import dateutil  # noqa: F401  pylint: disable=unused-import
 except ImportError:
-    HAS_DATEUTIL = False
     DATEUTIL_IMPORT_ERROR: str | None = traceback.format_exc()
 else:
-    HAS_DATEUTIL = True
     DATEUTIL_IMPORT_ERROR = None
 
 OPERATIONS = ["report", "analyze", "vacuum", "vacuum_analyze", "vacuum_full", "reindex", "reset_sequences", "settings"]
@@ -332,17 +330,8 @@ def main() -> None:
         required_if=[("operation", "settings", ["settings"])],
         mutually_exclusive=[("tables", "schemas")],
     )
-    if PSYCOPG_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("psycopg"), exception=PSYCOPG_IMPORT_ERROR)
-    if not HAS_DATEUTIL:
-        module.fail_json(msg=missing_required_lib("python-dateutil"), exception=DATEUTIL_IMPORT_ERROR)
-    try:
-        result = run_pg_maintenance(module.params, check_mode=module.check_mode, diff_mode=module._diff)
-    except MaintenanceError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    if result.pop("failed", False):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    run_and_exit(module, run_pg_maintenance,
+                 {"psycopg": PSYCOPG_IMPORT_ERROR, "python-dateutil": DATEUTIL_IMPORT_ERROR})
 
 
 if __name__ == "__main__":
