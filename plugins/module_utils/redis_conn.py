@@ -1,0 +1,92 @@
+# -*- coding: utf-8 -*-
+# Copyright: streamops maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# module_utils of streamops.maintenance are internal to the collection: no API promise outside it.
+"""Redis connection shared by the Redis modules; options documented by the ``redis`` doc fragment.
+
+The password comes from a ``no_log`` option or E(REDISCLI_AUTH) (what redis-cli
+reads), never a command line.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+from ansible.module_utils.basic import env_fallback
+
+from .errors import MaintenanceError
+
+try:
+    import redis
+except ImportError:  # pragma: no cover - reported by the module through missing_required_lib
+    redis = None
+    REDIS_IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    REDIS_IMPORT_ERROR = None
+
+
+class RedisError(MaintenanceError):
+    """A connection, command or input problem; ``msg`` says which."""
+
+
+def redis_connection_argument_spec() -> dict[str, Any]:
+    """Connection options of every Redis module; documented by the ``redis`` doc fragment."""
+    return dict(
+        login_host=dict(type="str", default="localhost", aliases=["host"]),
+        login_port=dict(type="int", default=6379, aliases=["port"]),
+        login_unix_socket=dict(type="str", aliases=["unix_socket"]),
+        login_user=dict(type="str", aliases=["user", "username"]),
+        login_password=dict(type="str", no_log=True, aliases=["password"],
+                            fallback=(env_fallback, ["REDISCLI_AUTH"])),
+        db=dict(type="int", default=0),
+        tls=dict(type="bool", default=False),
+        validate_certs=dict(type="bool", default=True),
+        ca_certs=dict(type="path"),
+        client_cert_file=dict(type="path"),
+        client_key_file=dict(type="path", no_log=False),
+        socket_timeout=dict(type="float", default=10),
+        connect_timeout=dict(type="float", default=5),
+    )
+
+
+def client_kwargs(params: dict[str, Any]) -> dict[str, Any]:
+    """redis-py keyword arguments from the module options."""
+    if params["db"] < 0:
+        raise RedisError(msg=f"db must not be negative, got {params['db']}")
+    for name in ("socket_timeout", "connect_timeout"):
+        if params[name] <= 0:
+            raise RedisError(msg=f"{name} must be positive, got {params[name]}")
+    kwargs: dict[str, Any] = {
+        "db": params["db"], "username": params.get("login_user"), "password": params.get("login_password"),
+        "socket_timeout": params["socket_timeout"], "socket_connect_timeout": params["connect_timeout"],
+        "client_name": "streamops.maintenance",
+    }
+    if params.get("login_unix_socket"):
+        kwargs["unix_socket_path"] = params["login_unix_socket"]
+    else:
+        kwargs.update(host=params["login_host"], port=params["login_port"])
+    if params["tls"]:
+        kwargs.update(ssl=True, ssl_cert_reqs="required" if params["validate_certs"] else "none",
+                      ssl_ca_certs=params.get("ca_certs"), ssl_certfile=params.get("client_cert_file"),
+                      ssl_keyfile=params.get("client_key_file"))
+    return kwargs
+
+
+def describe(kwargs: dict[str, Any]) -> str:
+    where = kwargs.get("unix_socket_path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
+    return f"{where} db {kwargs.get('db', 0)}"
+
+
+def connect(kwargs: dict[str, Any]) -> Any:
+    """A client that has answered PING (so a wrong password or address fails here, clearly)."""
+    if redis is None:
+        raise RedisError(msg="the Python library redis (redis-py) is required")
+    client = redis.Redis(**kwargs)
+    try:
+        client.ping()
+    except redis.exceptions.AuthenticationError as exc:
+        raise RedisError(msg=f"Redis {describe(kwargs)}: authentication failed: {exc}") from exc
+    except redis.exceptions.RedisError as exc:
+        raise RedisError(msg=f"cannot connect to Redis {describe(kwargs)}: {exc}") from exc
+    return client

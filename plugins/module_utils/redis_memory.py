@@ -1,0 +1,349 @@
+# -*- coding: utf-8 -*-
+# Copyright: streamops maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# module_utils of streamops.maintenance are internal to the collection: no API promise outside it.
+"""Keep Redis under its memory budget without blocking it or dropping the cache.
+
+Never KEYS, never FLUSH by default: eviction walks the keyspace with SCAN and
+deletes with UNLINK in batches whose size adapts so that each command stays
+within a latency budget, and stops as soon as memory is back under the target.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .redis_conn import RedisError, redis
+
+SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000 ** 2, "mb": 1024 ** 2,
+              "g": 1000 ** 3, "gb": 1024 ** 3}
+SIZE = re.compile(r"^\s*(\d+)\s*([kmg]b?|b)?\s*$", re.IGNORECASE)
+MIN_BATCH = 10
+MAX_BATCH = 5000
+MAX_STEP = 100_000  # COUNT of one server-side step; its time, not this, is the real bound
+
+
+def parse_size(value: Any, *, what: str = "size") -> int:
+    """Redis memory units: 4gb = 4*1024^3, 4g = 4*10^9, plain numbers are bytes."""
+    match = SIZE.match(str(value))
+    if match is None:
+        raise RedisError(msg=f"{what} {value!r} is not a size (bytes, or a number with k, kb, m, mb, g, gb)")
+    return int(match.group(1)) * SIZE_UNITS[(match.group(2) or "").lower()]
+
+
+# --------------------------------------------------------------------------- state
+
+
+def memory_state(client: Any, *, budget_bytes: int | None = None) -> dict[str, Any]:
+    """INFO memory/stats/keyspace, and the ratio against maxmemory (or the budget when maxmemory is 0)."""
+    memory, stats = client.info("memory"), client.info("stats")
+    keyspace = client.info("keyspace")
+    maxmemory = int(memory.get("maxmemory", 0))
+    limit = maxmemory or budget_bytes or 0
+    used = int(memory["used_memory"])
+    return {
+        "used_memory": used, "used_memory_rss": int(memory.get("used_memory_rss", 0)),
+        "used_memory_peak": int(memory.get("used_memory_peak", 0)), "maxmemory": maxmemory,
+        "maxmemory_policy": memory.get("maxmemory_policy"), "limit_bytes": limit or None,
+        "limit_source": "maxmemory" if maxmemory else ("budget_bytes" if budget_bytes else None),
+        "ratio": round(used / limit, 4) if limit else None,
+        "fragmentation_ratio": memory.get("mem_fragmentation_ratio"),
+        "allocator": memory.get("mem_allocator"),
+        "evicted_keys": stats.get("evicted_keys"), "expired_keys": stats.get("expired_keys"),
+        "keyspace": {name: dict(value) for name, value in keyspace.items()},
+    }
+
+
+def sample_keys(client: Any, *, sample_size: int, count: int = 1000) -> list[bytes]:
+    """Up to ``sample_size`` keys from SCAN (each call O(count), never the whole keyspace at once)."""
+    keys: list[bytes] = []
+    cursor = 0
+    while True:
+        cursor, batch = client.scan(cursor=cursor, count=count)
+        keys.extend(batch)
+        if cursor == 0 or len(keys) >= sample_size:
+            return keys[:sample_size]
+
+
+def matching_pattern(key: bytes, patterns: list[str]) -> str | None:
+    text = key.decode(errors="replace")
+    return next((p for p in patterns if fnmatch.fnmatchcase(text, p)), None)
+
+
+def usage_by_pattern(client: Any, keys: list[bytes], patterns: list[str], *, dbsize: int,
+                     top: int = 10) -> dict[str, Any]:
+    """Per pattern (and 'other'): sampled keys and bytes from MEMORY USAGE, extrapolated to the db."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.memory_usage(key)
+    sizes = pipe.execute()
+    groups: dict[str, dict[str, Any]] = {p: {"sampled_keys": 0, "sampled_bytes": 0} for p in [*patterns, "(other)"]}
+    measured = []
+    for key, size in zip(keys, sizes):
+        if size is None:  # expired between SCAN and MEMORY USAGE
+            continue
+        group = groups[matching_pattern(key, patterns) or "(other)"]
+        group["sampled_keys"] += 1
+        group["sampled_bytes"] += size
+        measured.append((size, key))
+    scale = dbsize / max(len(measured), 1)
+    for group in groups.values():
+        group["estimated_keys"] = int(group["sampled_keys"] * scale)
+        group["estimated_bytes"] = int(group["sampled_bytes"] * scale)
+    measured.sort(reverse=True)
+    return {
+        "sampled": len(measured), "dbsize": dbsize, "patterns": groups,
+        "biggest_keys": [{"key": key.decode(errors="replace"), "bytes": size} for size, key in measured[:top]],
+    }
+
+
+# --------------------------------------------------------------------------- eviction
+
+
+@dataclass
+class Pacing:
+    """Adapts the batch so that one SCAN or UNLINK stays within ``latency_budget_s`` on the server."""
+
+    batch: int
+    latency_budget_s: float
+    pause_s: float = 0.0
+    longest_command_s: float = 0.0
+    ceiling: int = MAX_BATCH
+
+    def observe(self, seconds: float) -> None:
+        self.longest_command_s = max(self.longest_command_s, seconds)
+        if seconds > self.latency_budget_s:
+            self.batch = max(MIN_BATCH, self.batch // 2)
+        elif seconds < self.latency_budget_s / 2:
+            # Grow towards the budget in proportion, not by blind doubling.
+            grown = int(self.batch * min(2.0, 0.8 * self.latency_budget_s / max(seconds, 1e-6)))
+            self.batch = min(self.ceiling, max(self.batch + 1, grown))
+
+
+@dataclass
+class Eviction:
+    patterns: dict[str, dict[str, int]]
+    deleted: int = 0
+    stopped_because: str = ""
+    seconds: float = 0.0
+    pacing: dict[str, Any] = field(default_factory=dict)
+
+
+def keep_by_ttl(ttls: list[int], mode: str, below: int | None) -> list[bool]:
+    """Which keys may go: 'any', 'no_ttl' (persistent keys only) or 'ttl_below' (expiring within ``below`` s)."""
+    if mode == "any":
+        return [True] * len(ttls)
+    if mode == "no_ttl":
+        return [ttl == -1 for ttl in ttls]
+    return [ttl is not None and 0 <= ttl < (below or 0) for ttl in ttls]
+
+
+# One bounded step of eviction on the server: SCAN ``count`` slots, UNLINK what matches (and passes
+# the TTL filter). The keys never travel to the client, and each call's work is bounded by COUNT,
+# so the pacing keeps every call within the latency budget. Not KEYS: never the whole keyspace.
+SCAN_UNLINK_STEP = """
+local t0 = redis.call('TIME')
+local reply = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local doomed = {}
+for _, key in ipairs(reply[2]) do
+  local ok = true
+  if ARGV[4] == 'no_ttl' then
+    ok = redis.call('TTL', key) == -1
+  elseif ARGV[4] == 'ttl_below' then
+    local ttl = redis.call('TTL', key)
+    ok = ttl >= 0 and ttl < tonumber(ARGV[5])
+  end
+  if ok then doomed[#doomed + 1] = key end
+end
+local deleted = 0
+for i = 1, #doomed, 1000 do
+  deleted = deleted + redis.call('UNLINK', unpack(doomed, i, math.min(i + 999, #doomed)))
+end
+local used = string.match(redis.call('INFO', 'memory'), 'used_memory:(%d+)')
+local t1 = redis.call('TIME')
+local micros = (tonumber(t1[1]) - tonumber(t0[1])) * 1000000 + tonumber(t1[2]) - tonumber(t0[2])
+return {reply[1], #reply[2], deleted, tonumber(used), micros}
+"""
+
+
+def evict_by_pattern(client: Any, patterns: list[str], *, target_bytes: int, pacing: Pacing,
+                     ttl_mode: str = "any", ttl_below: int | None = None,
+                     clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                     check_every_s: float = 0.05) -> Eviction:
+    """SCAN + UNLINK the allow-listed patterns, in order, until used_memory <= ``target_bytes``."""
+    result = Eviction({p: {"scanned": 0, "deleted": 0} for p in patterns})
+    started = last_check = clock()
+    step = client.register_script(SCAN_UNLINK_STEP)
+    server_side = True
+    pacing.ceiling = MAX_STEP
+    try:
+        if int(client.info("memory")["used_memory"]) <= target_bytes:
+            result.stopped_because = "already under the target"
+            return result
+        for pattern in patterns:
+            cursor = 0
+            while server_side:
+                try:
+                    cursor, scanned, removed, used, micros = step(
+                        args=[cursor, pattern, pacing.batch, ttl_mode, ttl_below or 0])
+                except redis.exceptions.ResponseError as exc:
+                    # Scripting denied by ACL or renamed away: do the same from the client.
+                    if result.deleted or "NOPERM" not in str(exc) and "unknown command" not in str(exc).lower():
+                        raise
+                    server_side = False
+                    break
+                # The server's own time for the step: what another client waited behind it,
+                # free of our network and scheduling noise.
+                pacing.observe(micros / 1e6)
+                cursor = int(cursor)
+                result.patterns[pattern]["scanned"] += scanned
+                result.patterns[pattern]["deleted"] += removed
+                result.deleted += removed
+                # Each step reports used_memory itself: stop the moment it is under the target.
+                if used <= target_bytes:
+                    result.stopped_because = "memory under the target"
+                    return result
+                if pacing.pause_s:
+                    sleep(pacing.pause_s)
+                if cursor == 0:
+                    break
+            if not server_side:
+                pacing.ceiling = MAX_BATCH
+                pacing.batch = min(pacing.batch, MAX_BATCH)
+            while not server_side:
+                before = clock()
+                cursor, keys = client.scan(cursor=cursor, match=pattern, count=pacing.batch)
+                pacing.observe(clock() - before)
+                result.patterns[pattern]["scanned"] += len(keys)
+                if keys and ttl_mode != "any":
+                    pipe = client.pipeline(transaction=False)
+                    for key in keys:
+                        pipe.ttl(key)
+                    keys = [k for k, ok in zip(keys, keep_by_ttl(pipe.execute(), ttl_mode, ttl_below)) if ok]
+                for start in range(0, len(keys), pacing.batch):
+                    chunk = keys[start:start + pacing.batch]
+                    before = clock()
+                    removed = client.unlink(*chunk)
+                    pacing.observe(clock() - before)
+                    result.patterns[pattern]["deleted"] += removed
+                    result.deleted += removed
+                    if pacing.pause_s:
+                        sleep(pacing.pause_s)
+                if clock() - last_check >= check_every_s or cursor == 0:
+                    last_check = clock()
+                    if int(client.info("memory")["used_memory"]) <= target_bytes:
+                        result.stopped_because = "memory under the target"
+                        return result
+                if cursor == 0:
+                    break
+        result.stopped_because = "every allowed pattern scanned; memory still over the target"
+        return result
+    except redis.exceptions.RedisError as exc:
+        raise RedisError(
+            msg=f"Redis failed during eviction after {result.deleted} key(s) were deleted: {exc}; "
+                "the keys deleted so far are gone, nothing else was touched",
+            deleted=result.deleted, patterns=result.patterns) from exc
+    finally:
+        result.seconds = round(clock() - started, 3)
+        result.pacing = {"final_batch": pacing.batch, "longest_command_ms": round(pacing.longest_command_s * 1000, 3),
+                         "latency_budget_ms": pacing.latency_budget_s * 1000}
+
+
+# --------------------------------------------------------------------------- config
+
+
+def normalize_config(current: str, wanted: Any, *, name: str) -> tuple[Any, Any]:
+    """Comparable (current, wanted): sizes in bytes when Redis stores bytes, else whitespace-folded text."""
+    wanted_text = str(wanted).strip()
+    if isinstance(wanted, bool):
+        wanted_text = "yes" if wanted else "no"
+    if current.isdigit() and SIZE.match(wanted_text):
+        return int(current), parse_size(wanted_text, what=f"{name}")
+    return _fold(current), _fold(wanted_text)
+
+
+def _fold(text: str) -> str:
+    return " ".join(str(text).split()).lower()
+
+
+def plan_config(client: Any, wanted: dict[str, Any]) -> list[dict[str, Any]]:
+    records = []
+    for name, value in wanted.items():
+        current = client.config_get(name)
+        if name not in current:
+            raise RedisError(msg=f"unknown or unreadable config parameter {name!r}")
+        have, want = normalize_config(current[name], value, name=name)
+        records.append({"name": name, "before": current[name],
+                        "after": ("yes" if value else "no") if isinstance(value, bool) else str(value),
+                        "change": have != want})
+    return records
+
+
+def apply_config(client: Any, records: list[dict[str, Any]], *, rewrite: bool, executed: list[str]) -> None:
+    changed = [r for r in records if r["change"]]
+    if changed:
+        args: list[str] = []
+        for record in changed:
+            args += [record["name"], record["after"]]
+        try:
+            # One CONFIG SET with every pair: Redis 7 applies them all or none.
+            client.execute_command("CONFIG", "SET", *args)
+        except redis.exceptions.ResponseError as exc:
+            raise RedisError(msg=f"CONFIG SET refused ({exc}); nothing was changed", config=records) from exc
+        executed.append("CONFIG SET " + " ".join(f"{r['name']} {r['after']!r}" for r in changed))
+    if rewrite and changed:
+        try:
+            client.config_rewrite()
+        except redis.exceptions.ResponseError as exc:
+            raise RedisError(msg=f"CONFIG REWRITE failed ({exc}): the new values are live but will not "
+                                 "survive a restart", config=records) from exc
+        executed.append("CONFIG REWRITE")
+
+
+# --------------------------------------------------------------------------- persistence
+
+
+def persistence_state(client: Any) -> dict[str, Any]:
+    info = client.info("persistence")
+    return {
+        "last_save_time": int(info.get("rdb_last_save_time", 0)),
+        "last_save_age_s": max(0, int(time.time()) - int(info.get("rdb_last_save_time", 0))),
+        "last_bgsave_status": info.get("rdb_last_bgsave_status"),
+        "bgsave_in_progress": bool(info.get("rdb_bgsave_in_progress")),
+        "changes_since_last_save": info.get("rdb_changes_since_last_save"),
+        # Redis 7+: LASTSAVE has one-second steps, a fast save must be told apart by this counter.
+        "saves": info.get("rdb_saves"),
+        "aof_enabled": bool(info.get("aof_enabled")),
+    }
+
+
+def run_bgsave(client: Any, *, timeout: float, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """BGSAVE and wait for it; RedisError when it fails or does not finish in ``timeout`` seconds."""
+    before = persistence_state(client)
+    if not before["bgsave_in_progress"]:
+        try:
+            client.bgsave()
+        except redis.exceptions.ResponseError as exc:
+            raise RedisError(msg=f"BGSAVE refused: {exc}") from exc
+    deadline = time.monotonic() + timeout
+    while True:
+        state = persistence_state(client)
+        saved = (state["saves"] is not None and before["saves"] is not None and state["saves"] > before["saves"]) \
+            or state["last_save_time"] > before["last_save_time"]
+        finished = not state["bgsave_in_progress"] and (saved or state["last_bgsave_status"] != "ok")
+        if finished:
+            break
+        if time.monotonic() > deadline:
+            raise RedisError(msg=f"BGSAVE did not finish within {timeout:g}s", persistence=state)
+        sleep(0.05)
+    if state["last_bgsave_status"] != "ok":
+        directory = client.config_get("dir").get("dir")
+        raise RedisError(msg=f"BGSAVE failed (rdb_last_bgsave_status {state['last_bgsave_status']}); "
+                             f"check that {directory} is writable and has space, and the server log",
+                         persistence=state)
+    return state

@@ -1,0 +1,299 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: streamops maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: redis_memory_guard
+short_description: Keep Redis under its memory budget without blocking it or dropping the cache
+version_added: 0.1.0
+description:
+  - Reports Redis memory (used, limit, ratio, peak, fragmentation, allocator, evicted and expired keys,
+    keyspace) with per-pattern key counts and memory from a SCAN sample, and the biggest keys.
+  - When memory passes O(max_ratio), deletes keys of the allow-listed O(patterns) with SCAN and UNLINK
+    in batches that adapt so each command stays within O(latency_budget_ms), and stops as soon as
+    memory is under O(target_ratio). Never C(KEYS), never C(FLUSHDB) for this.
+  - C(FLUSHDB)/C(FLUSHALL) only with O(allow_flush=true), inside a maintenance window or with an
+    emergency approval.
+  - C(MEMORY PURGE), CONFIG SET with diff (and C(CONFIG REWRITE)), and persistence checks (LASTSAVE age,
+    last BGSAVE status, BGSAVE and wait).
+extends_documentation_fragment:
+  - streamops.maintenance.attributes
+  - streamops.maintenance.redis
+  - streamops.maintenance.window_guard
+attributes:
+  check_mode:
+    support: full
+    details: For V(evict), counts what would be deleted per pattern and the memory it would free, from a sample.
+  diff_mode:
+    support: partial
+    details: For O(operation=config).
+  idempotent:
+    support: full
+options:
+  operation:
+    description:
+      - V(report) reads and returns. V(evict) deletes by pattern while memory is over O(max_ratio).
+        V(flush) drops a whole db (or all). V(purge) runs C(MEMORY PURGE). V(config) sets O(config).
+        V(persistence) checks (and with O(bgsave) triggers) the RDB save.
+    type: str
+    required: true
+    choices: [report, evict, flush, purge, config, persistence]
+  patterns:
+    description:
+      - Key patterns (Redis glob syntax) that V(evict) may delete, in the order they are tried; the
+        allow-list. Keys matching none are never touched. For V(report), the families to measure.
+      - A pattern that matches every key (V(*)) is refused unless O(allow_any_key=true).
+    type: list
+    elements: str
+  allow_any_key:
+    description: Let V(evict) use a pattern that matches every key.
+    type: bool
+    default: false
+  max_ratio:
+    description: V(evict) starts when used memory is above this share of C(maxmemory) (or O(budget)).
+    type: float
+    default: 0.8
+  target_ratio:
+    description: V(evict) stops as soon as used memory is at or under this share.
+    type: float
+    default: 0.7
+  budget:
+    description: The memory limit to measure against when C(maxmemory) is 0, for example V(4gb).
+    type: str
+  ttl_filter:
+    description:
+      - Which keys of the patterns may go. V(any); V(no_ttl) only keys without an expiry;
+        V(ttl_below) only keys expiring within O(ttl_below) seconds.
+    type: str
+    choices: [any, no_ttl, ttl_below]
+    default: any
+  ttl_below:
+    description: Seconds for O(ttl_filter=ttl_below).
+    type: int
+  batch_size:
+    description: First SCAN COUNT of an eviction step (10 to 5000); it then adapts to O(latency_budget_ms).
+    type: int
+    default: 500
+  latency_budget_ms:
+    description:
+      - Longest one eviction step of ours should keep the server busy (measured by the server itself);
+        the step's SCAN COUNT halves above it and grows well under it.
+    type: float
+    default: 1
+  pause_ms:
+    description: Extra pause between UNLINK batches, for servers that need more room than the latency budget gives.
+    type: float
+    default: 0
+  fail_if_still_over:
+    description: Fail V(evict) when every allowed pattern was scanned and memory is still above O(target_ratio).
+    type: bool
+    default: true
+  sample_size:
+    description: Keys sampled with SCAN and MEMORY USAGE for V(report) and the check-mode estimate of V(evict).
+    type: int
+    default: 10000
+  top_keys:
+    description: Biggest keys listed from the sample.
+    type: int
+    default: 10
+  allow_flush:
+    description: Required for V(flush); without it the task fails and nothing is dropped.
+    type: bool
+    default: false
+  flush_scope:
+    description: V(db) runs C(FLUSHDB ASYNC) on O(db); V(all) runs C(FLUSHALL ASYNC).
+    type: str
+    choices: [db, all]
+    default: db
+  config:
+    description:
+      - "For V(config): parameters and values, for example C({maxmemory: 4gb, maxmemory-policy: allkeys-lru})."
+      - Sizes are compared in bytes (V(4gb) equals V(4294967296)), so a second run changes nothing.
+    type: dict
+  rewrite:
+    description: After a change, C(CONFIG REWRITE) so the values survive a restart.
+    type: bool
+    default: false
+  bgsave:
+    description: For V(persistence), run BGSAVE and wait for it.
+    type: bool
+    default: false
+  bgsave_timeout:
+    description: Seconds to wait for BGSAVE.
+    type: float
+    default: 300
+  max_lastsave_age:
+    description: For V(persistence), fail when the last successful save is older than this many seconds.
+    type: int
+notes:
+  - Memory freed by UNLINK of large values is reclaimed in the background; the ratio is read after each batch.
+seealso:
+  - module: streamops.maintenance.maintenance_window
+author:
+  - streamops maintainers (@streamops)
+"""
+
+EXAMPLES = r"""
+- name: Memory report with the guide's key families
+  streamops.maintenance.redis_memory_guard:
+    operation: report
+    login_host: redis-service
+    login_password: "{{ vault_redis_password }}"
+    patterns: ["cache:*", "session:*", "session:expired:*"]
+
+- name: Above 80 %, delete cache keys (never sessions) until under 70 %
+  streamops.maintenance.redis_memory_guard:
+    operation: evict
+    login_host: redis-service
+    patterns: ["cache:*", "session:expired:*"]
+    max_ratio: 0.8
+    target_ratio: 0.7
+    latency_budget_ms: 1
+
+- name: Only cache keys that expire within the hour anyway
+  streamops.maintenance.redis_memory_guard:
+    operation: evict
+    patterns: ["cache:*"]
+    ttl_filter: ttl_below
+    ttl_below: 3600
+    budget: 4gb
+
+- name: Drop the scratch database, inside the window only
+  streamops.maintenance.redis_memory_guard:
+    operation: flush
+    db: 3
+    allow_flush: true
+    windows: "{{ maintenance_windows }}"
+    window: weekly
+
+- name: Return freed memory to the system
+  streamops.maintenance.redis_memory_guard:
+    operation: purge
+
+- name: Memory limit and policy, kept across restarts
+  streamops.maintenance.redis_memory_guard:
+    operation: config
+    config:
+      maxmemory: 4gb
+      maxmemory-policy: allkeys-lru
+    rewrite: true
+  diff: true
+
+- name: Save now and fail when the save fails
+  streamops.maintenance.redis_memory_guard:
+    operation: persistence
+    bgsave: true
+    max_lastsave_age: 86400
+"""
+
+RETURN = r"""
+memory:
+  description: For V(report), used/peak/rss memory, limit and ratio, fragmentation, allocator, evicted/expired keys, keyspace.
+  returned: when operation is report
+  type: dict
+sample:
+  description: Per pattern sampled and estimated keys and bytes, and the biggest keys of the sample.
+  returned: when operation is report, or evict in check mode
+  type: dict
+memory_before:
+  description: Memory state before V(evict), V(flush) or V(purge).
+  returned: when operation is evict, flush or purge
+  type: dict
+memory_after:
+  description: Memory state after the work.
+  returned: when something ran
+  type: dict
+deleted:
+  description: Keys deleted.
+  returned: when operation is evict or flush
+  type: int
+patterns:
+  description: Per pattern, keys scanned and deleted.
+  returned: when evict ran
+  type: dict
+  sample: {"cache:*": {scanned: 12000, deleted: 12000}}
+pacing:
+  description: The batch size reached and the longest single command of ours (what another client waited at most).
+  returned: when evict ran
+  type: dict
+duration_s:
+  description: Seconds the eviction took.
+  returned: when evict ran
+  type: float
+config:
+  description: For V(config), per parameter C(before), C(after), C(change).
+  returned: when operation is config
+  type: list
+  elements: dict
+persistence:
+  description: Last save time and age, last BGSAVE status, whether one is running, changes since.
+  returned: when operation is persistence or report
+  type: dict
+executed:
+  description: The commands run (keys are not listed).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.streamops.maintenance.plugins.module_utils.module_runner import run_and_exit
+from ansible_collections.streamops.maintenance.plugins.module_utils.redis_conn import (
+    REDIS_IMPORT_ERROR,
+    redis_connection_argument_spec,
+)
+from ansible_collections.streamops.maintenance.plugins.module_utils.redis_runner import run_redis_memory_guard
+from ansible_collections.streamops.maintenance.plugins.module_utils.window import window_guard_argument_spec
+
+try:
+    import dateutil  # noqa: F401  pylint: disable=unused-import
+except ImportError:
+    DATEUTIL_IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    DATEUTIL_IMPORT_ERROR = None
+
+
+def argument_spec() -> dict:
+    spec = redis_connection_argument_spec()
+    spec.update(window_guard_argument_spec())
+    spec.update(
+        operation=dict(type="str", required=True,
+                       choices=["report", "evict", "flush", "purge", "config", "persistence"]),
+        patterns=dict(type="list", elements="str"),
+        allow_any_key=dict(type="bool", default=False),
+        max_ratio=dict(type="float", default=0.8),
+        target_ratio=dict(type="float", default=0.7),
+        budget=dict(type="str"),
+        ttl_filter=dict(type="str", choices=["any", "no_ttl", "ttl_below"], default="any"),
+        ttl_below=dict(type="int"),
+        batch_size=dict(type="int", default=500),
+        latency_budget_ms=dict(type="float", default=1),
+        pause_ms=dict(type="float", default=0),
+        fail_if_still_over=dict(type="bool", default=True),
+        sample_size=dict(type="int", default=10000),
+        top_keys=dict(type="int", default=10, no_log=False),
+        allow_flush=dict(type="bool", default=False),
+        flush_scope=dict(type="str", choices=["db", "all"], default="db"),
+        config=dict(type="dict"),
+        rewrite=dict(type="bool", default=False),
+        bgsave=dict(type="bool", default=False),
+        bgsave_timeout=dict(type="float", default=300),
+        max_lastsave_age=dict(type="int"),
+    )
+    return spec
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    run_and_exit(module, run_redis_memory_guard,
+                 {"redis": REDIS_IMPORT_ERROR, "python-dateutil": DATEUTIL_IMPORT_ERROR})
+
+
+if __name__ == "__main__":
+    main()

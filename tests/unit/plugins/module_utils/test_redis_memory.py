@@ -1,0 +1,121 @@
+"""The pure parts of redis_memory_guard: sizes, TTL filter, pacing, config comparison, options."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from ansible_collections.streamops.maintenance.plugins.doc_fragments.redis import ModuleDocFragment
+from ansible_collections.streamops.maintenance.plugins.module_utils.redis_conn import (
+    RedisError,
+    client_kwargs,
+    redis_connection_argument_spec,
+)
+from ansible_collections.streamops.maintenance.plugins.module_utils.redis_memory import (
+    Pacing,
+    keep_by_ttl,
+    matching_pattern,
+    normalize_config,
+    parse_size,
+)
+from ansible_collections.streamops.maintenance.plugins.module_utils.redis_runner import validate
+from ansible_collections.streamops.maintenance.plugins.modules import redis_memory_guard
+
+
+def _shape(options):
+    return {name: {"type": o.get("type", "str"), "default": o.get("default"), "choices": o.get("choices"),
+                   "aliases": sorted(o.get("aliases", []))} for name, o in options.items()}
+
+
+def test_redis_fragment_matches_argument_spec():
+    documented = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
+    spec = redis_connection_argument_spec()
+    assert _shape(documented) == _shape(spec)
+    assert spec["login_password"]["no_log"] is True
+
+
+def test_module_options_are_documented_exactly():
+    documented = yaml.safe_load(redis_memory_guard.DOCUMENTATION)["options"]
+    shared = set(redis_connection_argument_spec()) | {"windows", "window", "blackouts", "timezone", "emergency", "now"}
+    own = {k: v for k, v in redis_memory_guard.argument_spec().items() if k not in shared}
+    assert _shape(documented) == _shape(own)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("4gb", 4 * 1024 ** 3), ("4GB", 4 * 1024 ** 3), ("4g", 4 * 10 ** 9), ("512mb", 512 * 1024 ** 2),
+    ("100k", 100_000), ("1kb", 1024), ("1048576", 1048576), (0, 0), ("12b", 12),
+])
+def test_sizes_use_redis_units(value, expected):
+    assert parse_size(value) == expected
+
+
+@pytest.mark.parametrize("value", ["lots", "4 tb", "-1", "1.5gb", ""])
+def test_bad_sizes_name_the_value(value):
+    with pytest.raises(RedisError, match=f"size {value!r} is not a size"):
+        parse_size(value)
+
+
+@pytest.mark.parametrize("mode, below, expected", [
+    ("any", None, [True, True, True]),
+    ("no_ttl", None, [True, False, False]),
+    ("ttl_below", 100, [False, True, False]),
+])
+def test_ttl_filter(mode, below, expected):
+    assert keep_by_ttl([-1, 50, 500], mode, below) == expected
+
+
+def test_pacing_halves_over_the_budget_and_grows_well_under_it():
+    pacing = Pacing(batch=400, latency_budget_s=0.002)
+    pacing.observe(0.005)
+    assert pacing.batch == 200
+    pacing.observe(0.0001)
+    assert pacing.batch == 400
+    for _step in range(20):
+        pacing.observe(1.0)
+    assert pacing.batch == 10 and pacing.longest_command_s == 1.0
+
+
+@pytest.mark.parametrize("current, wanted, same", [
+    ("4294967296", "4gb", True), ("4294967296", "4g", False), ("allkeys-lru", "ALLKEYS-LRU", True),
+    ("3600 1 300 100", " 3600 1  300 100 ", True), ("yes", True, True), ("no", True, False),
+])
+def test_config_values_compare_in_their_units(current, wanted, same):
+    have, want = normalize_config(current, wanted, name="x")
+    assert (have == want) is same
+
+
+def test_patterns_use_redis_glob():
+    assert matching_pattern(b"session:expired:1", ["cache:*", "session:expired:*"]) == "session:expired:*"
+    assert matching_pattern(b"cache", ["cache:*"]) is None
+
+
+BASE = {"operation": "evict", "patterns": ["cache:*"], "max_ratio": 0.8, "target_ratio": 0.7, "budget": None,
+        "latency_budget_ms": 2, "batch_size": 500, "allow_any_key": False, "ttl_filter": "any", "ttl_below": None,
+        "allow_flush": False, "config": None}
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"patterns": ["*"]}, "match every key"),
+    ({"patterns": []}, "evict needs 'patterns'"),
+    ({"max_ratio": 1.5}, "max_ratio must be above 0 and at most 1, got 1.5"),
+    ({"target_ratio": 0.9}, "target_ratio 0.9 is above max_ratio 0.8"),
+    ({"batch_size": 5}, "batch_size must be between 10 and 5000, got 5"),
+    ({"ttl_filter": "ttl_below"}, "ttl_filter ttl_below needs ttl_below"),
+    ({"operation": "flush"}, "refusing to flush"),
+])
+def test_validation_names_the_bad_value(changes, message):
+    with pytest.raises(RedisError, match=message):
+        validate({**BASE, **changes})
+
+
+def test_star_is_allowed_only_when_asked():
+    assert validate({**BASE, "patterns": ["*"], "allow_any_key": True}) == {"budget_bytes": None}
+
+
+def test_client_kwargs_prefer_the_socket_and_pass_tls():
+    params = {"db": 2, "login_user": "ops", "login_password": "p", "socket_timeout": 3, "connect_timeout": 1,
+              "login_unix_socket": "/run/redis.sock", "login_host": "h", "login_port": 1, "tls": True,
+              "validate_certs": True, "ca_certs": "/ca", "client_cert_file": None, "client_key_file": None}
+    kwargs = client_kwargs(params)
+    assert kwargs["unix_socket_path"] == "/run/redis.sock" and "host" not in kwargs
+    assert kwargs["ssl"] is True and kwargs["ssl_cert_reqs"] == "required" and kwargs["db"] == 2
