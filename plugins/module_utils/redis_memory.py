@@ -149,20 +149,19 @@ def keep_by_ttl(ttls: list[int], mode: str, below: int | None) -> list[bool]:
 SCAN_UNLINK_STEP = """
 local t0 = redis.call('TIME')
 local reply = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
-local doomed = {}
-for _, key in ipairs(reply[2]) do
-  local ok = true
-  if ARGV[4] == 'no_ttl' then
-    ok = redis.call('TTL', key) == -1
-  elseif ARGV[4] == 'ttl_below' then
+local doomed = reply[2]
+if ARGV[4] ~= 'any' then
+  doomed = {}
+  for _, key in ipairs(reply[2]) do
     local ttl = redis.call('TTL', key)
-    ok = ttl >= 0 and ttl < tonumber(ARGV[5])
+    if (ARGV[4] == 'no_ttl' and ttl == -1) or (ARGV[4] == 'ttl_below' and ttl >= 0 and ttl < tonumber(ARGV[5])) then
+      doomed[#doomed + 1] = key
+    end
   end
-  if ok then doomed[#doomed + 1] = key end
 end
 local deleted = 0
-for i = 1, #doomed, 1000 do
-  deleted = deleted + redis.call('UNLINK', unpack(doomed, i, math.min(i + 999, #doomed)))
+for i = 1, #doomed, 5000 do
+  deleted = deleted + redis.call('UNLINK', unpack(doomed, i, math.min(i + 4999, #doomed)))
 end
 local used = string.match(redis.call('INFO', 'memory'), 'used_memory:(%d+)')
 local t1 = redis.call('TIME')
