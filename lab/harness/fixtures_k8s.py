@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,7 @@ class K8sCluster:
 
     info: ClusterInfo
     cluster: KubernetesCluster
+    _api_client: object = field(default=None, repr=False)
 
     @property
     def kubeconfig(self) -> str:
@@ -53,10 +54,12 @@ class K8sCluster:
         return result.stdout
 
     def api_client(self):
-        """A kubernetes.client.ApiClient for this cluster (admin)."""
+        """The session's kubernetes.client.ApiClient for this cluster (admin), made once."""
         from kubernetes import config  # noqa: PLC0415
 
-        return config.new_client_from_config(config_file=self.info.kubeconfig)
+        if self._api_client is None:
+            self._api_client = config.new_client_from_config(config_file=self.info.kubeconfig)
+        return self._api_client
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +68,10 @@ def k8s_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[K8sCluster
     cluster = KubernetesCluster(progress=print)
     try:
         info = cluster.start()
-        yield K8sCluster(info, cluster)
+        handle = K8sCluster(info, cluster)
+        yield handle
+        if handle._api_client is not None:
+            handle._api_client.close()
     finally:
         state_dir = cluster.state_dir
         pids = dict(cluster.pids)

@@ -341,7 +341,12 @@ def run_routine(connect: Callable[[], Any], operation: str, chosen: list[TableIn
     errors: list[BaseException] = []
 
     def worker() -> None:
-        conn, notices = open_worker(connect, settings)
+        try:
+            conn, notices = open_worker(connect, settings)
+        except (psycopg.Error, PgError) as exc:
+            # A worker that cannot connect stops the run like a lost one: with the records.
+            errors.append(exc)
+            return
         try:
             while True:
                 with queue_lock:

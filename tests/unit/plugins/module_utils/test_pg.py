@@ -226,3 +226,22 @@ def test_bad_setting_values_name_the_value(value, vartype, unit, message):
 ])
 def test_sequence_is_behind(last, called, column_max, behind):
     assert sequence_is_behind(last, called, column_max) is behind
+
+
+def test_a_worker_that_cannot_connect_stops_the_run_with_its_records():
+    from ansible_collections.streamops.maintenance.plugins.module_utils.pg_maintenance import (
+        Outcome,
+        RunSettings,
+        run_routine,
+    )
+
+    def refuse():
+        raise PgError(msg="cannot connect to PostgreSQL u@db:5432/d: connection refused")
+
+    outcome = Outcome()
+    chosen = [TABLES["public.trades"], TABLES["public.positions"]]
+    settings = RunSettings(lock_timeout_ms=100, statement_timeout_ms=100, jobs=2)
+    with pytest.raises(PgError) as caught:
+        run_routine(refuse, "vacuum", chosen, settings=settings, server_version=150000, outcome=outcome)
+    assert "vacuum stopped: cannot connect" in caught.value.msg and "2 not started" in caught.value.msg
+    assert [r["status"] for r in caught.value.details["tables"]] == ["not started", "not started"]
