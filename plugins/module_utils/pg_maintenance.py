@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable
 
-from .errors import WindowClosedError
 from .pg import PgError, first_line, psycopg, qualified, set_timeouts, split_table_name, sql
 from .pg_stats import TableInfo
 from .window import WindowGuard, format_duration
@@ -426,11 +425,3 @@ def plan_disruptive(operation: str, chosen: list[TableInfo], *, settings: RunSet
         else:
             budget += estimate
         outcome.records.append(record)
-
-
-def require_window_open(guard: WindowGuard) -> None:
-    """Disruptive work refuses outright outside a window (no approval): nothing is touched."""
-    status = guard.status()
-    if not status.allowed:
-        details = {k: v for k, v in status.as_result().items() if k not in ("msg", "changed")}
-        raise WindowClosedError(msg=f"refusing disruptive maintenance: {status.msg}", **details)

@@ -28,8 +28,8 @@ from .pg_maintenance import (
     RunSettings,
     Thresholds,
     base_record,
+    in_schemas,
     plan_disruptive,
-    require_window_open,
     resolve_named_tables,
     run_disruptive,
     run_routine,
@@ -91,12 +91,9 @@ def run_pg_maintenance(params: dict[str, Any], *, check_mode: bool, diff_mode: b
             return _report(conn, params, version)
         if operation == "settings":
             return {"warnings_detail": [], **_settings(conn, params, check_mode=check_mode, diff_mode=diff_mode)}
-        # Named tables: measure only those (a catalog of thousands of tables costs time).
-        only = [".".join(split_table_name(n)) for n in params["tables"]] if params.get("tables") else None
         # Routine work on named tables without a bloat threshold needs no bloat estimate.
-        estimate = not (operation in ROUTINE and only and params.get("min_bloat_ratio") is None)
-        tables = read_tables(conn, stale_ratio=params["stale_statistics_ratio"], only=only,
-                             estimate_bloat=estimate)
+        estimate = not (operation in ROUTINE and params.get("tables") and params.get("min_bloat_ratio") is None)
+        tables = _measure_tables(conn, params, estimate_bloat=estimate)
         if operation == "reset_sequences":
             return {"warnings_detail": [],
                     **_reset_sequences(conn, params, tables, check_mode=check_mode, diff_mode=diff_mode)}
@@ -119,7 +116,8 @@ def _table_operation(conn: Any, kwargs: dict[str, Any], params: dict[str, Any], 
     outcome = Outcome()
     if operation in DISRUPTIVE:
         if not check_mode:
-            require_window_open(guard)
+            # Outside a window (no approval) nothing is touched, not even an ANALYZE.
+            guard.require(refusal="refusing disruptive maintenance")
             if params["refresh_statistics"]:
                 tables = _refresh_stale_statistics(conn, params, tables, outcome)
     selection = _selection(params, tables, operation)
@@ -164,10 +162,7 @@ def _refresh_stale_statistics(conn: Any, params: dict[str, Any], tables: dict, o
                                     f"{first_line(exc)}")
             continue
         outcome.executed.append(statement.as_string(conn))
-    if not stale:
-        return tables
-    only = [".".join(split_table_name(n)) for n in params["tables"]] if params.get("tables") else None
-    return read_tables(conn, stale_ratio=params["stale_statistics_ratio"], only=only)
+    return _measure_tables(conn, params) if stale else tables
 
 
 def _table_result(operation: str, outcome: Outcome, left_out: list, *, check_mode: bool) -> dict[str, Any]:
@@ -193,9 +188,7 @@ def _table_result(operation: str, outcome: Outcome, left_out: list, *, check_mod
 
 
 def _report(conn: Any, params: dict[str, Any], version: int) -> dict[str, Any]:
-    tables = read_tables(conn, stale_ratio=params["stale_statistics_ratio"])
-    chosen = (resolve_named_tables(params["tables"], tables) if params.get("tables")
-              else [t for t in tables.values() if _in_scope(t, params)])
+    chosen = _scope(params, _measure_tables(conn, params))
     chosen.sort(key=lambda t: -t.dead_tuples)
     report = {
         "server_version": conn.execute("SELECT version()").fetchone()[0],
@@ -213,16 +206,24 @@ def _report(conn: Any, params: dict[str, Any], version: int) -> dict[str, Any]:
     return {"changed": False, "msg": msg, "report": report, "executed": [], "warnings_detail": []}
 
 
-def _in_scope(table: Any, params: dict[str, Any]) -> bool:
-    if params.get("schemas") and table.schema not in params["schemas"]:
-        return False
-    return not (params.get("exclude_schemas") and table.schema in params["exclude_schemas"])
+def _measure_tables(conn: Any, params: dict[str, Any], *, estimate_bloat: bool = True) -> dict:
+    """The tables of the database; only the named ones when O(tables) is given (a catalog of
+    thousands of tables costs time)."""
+    only = [".".join(split_table_name(n)) for n in params["tables"]] if params.get("tables") else None
+    return read_tables(conn, stale_ratio=params["stale_statistics_ratio"], only=only,
+                       estimate_bloat=estimate_bloat)
+
+
+def _scope(params: dict[str, Any], tables: dict) -> list:
+    """The named tables (each must exist), else every table of the included schemas."""
+    if params.get("tables"):
+        return resolve_named_tables(params["tables"], tables)
+    return [t for t in tables.values() if in_schemas(t, params.get("schemas"), params.get("exclude_schemas"))]
 
 
 def _reset_sequences(conn: Any, params: dict[str, Any], tables: dict, *, check_mode: bool,
                      diff_mode: bool) -> dict[str, Any]:
-    scope = (resolve_named_tables(params["tables"], tables) if params.get("tables")
-             else [t for t in tables.values() if _in_scope(t, params)])
+    scope = _scope(params, tables)
     records, executed, before, after = [], [], {}, {}
     for seq in pg_admin.owned_sequences(conn, scope):
         name = f"{seq['seq_schema']}.{seq['seq_name']}"

@@ -340,9 +340,14 @@ def run_bgsave(client: Any, *, timeout: float, sleep: Callable[[float], None] = 
         if time.monotonic() > deadline:
             raise RedisError(msg=f"BGSAVE did not finish within {timeout:g}s", persistence=state)
         sleep(0.05)
+    require_last_save_ok(client, state, what="BGSAVE failed")
+    return state
+
+
+def require_last_save_ok(client: Any, state: dict[str, Any], *, what: str) -> None:
+    """RedisError naming the data directory when the last BGSAVE did not succeed."""
     if state["last_bgsave_status"] != "ok":
         directory = client.config_get("dir").get("dir")
-        raise RedisError(msg=f"BGSAVE failed (rdb_last_bgsave_status {state['last_bgsave_status']}); "
+        raise RedisError(msg=f"{what} (rdb_last_bgsave_status {state['last_bgsave_status']}); "
                              f"check that {directory} is writable and has space, and the server log",
                          persistence=state)
-    return state

@@ -128,12 +128,10 @@ def _evict(client: Any, params: dict[str, Any], before: dict[str, Any], parsed: 
 
 def _flush(client: Any, params: dict[str, Any], before: dict[str, Any], guard: Any, *,
            check_mode: bool) -> dict[str, Any]:
-    status = guard.status()
+    status = guard.require(refusal="refusing to flush")
     scope = params["flush_scope"]
     keys = client.dbsize() if scope == "db" else sum(int(v.get("keys", 0)) for v in before["keyspace"].values())
     result = {"window": status.as_result(), "memory_before": before, "executed": []}
-    if not status.allowed:
-        raise RedisError(msg=f"refusing to flush: {status.msg}", window=status.as_result())
     command = "FLUSHDB ASYNC" if scope == "db" else "FLUSHALL ASYNC"
     if check_mode:
         result.update(changed=keys > 0, msg=f"would run {command}: {keys} key(s) would be dropped")
@@ -179,16 +177,14 @@ def _persistence(client: Any, params: dict[str, Any], *, check_mode: bool) -> di
     if params["bgsave"] and not check_mode:
         state = rm.run_bgsave(client, timeout=params["bgsave_timeout"])
         executed.append("BGSAVE")
-    result = {"changed": bool(executed), "persistence": state, "executed": executed}
-    if state["last_bgsave_status"] != "ok":
-        directory = client.config_get("dir").get("dir")
-        raise RedisError(msg=f"the last BGSAVE failed (rdb_last_bgsave_status {state['last_bgsave_status']}); "
-                             f"check that {directory} is writable and has space", persistence=state)
+    rm.require_last_save_ok(client, state, what="the last BGSAVE failed")
     max_age = params.get("max_lastsave_age")
     if max_age is not None and state["last_save_age_s"] > max_age:
         raise RedisError(msg=f"the last successful save is {state['last_save_age_s']}s old, more than "
                              f"max_lastsave_age {max_age}s", persistence=state)
-    result["msg"] = (("BGSAVE done; " if executed else ("would run BGSAVE; " if params["bgsave"] else ""))
-                     + f"last save {state['last_save_age_s']}s ago, status {state['last_bgsave_status']}")
-    result["changed"] = bool(executed) or (params["bgsave"] and check_mode)
-    return result
+    return {
+        "changed": bool(executed) or (params["bgsave"] and check_mode), "persistence": state,
+        "executed": executed,
+        "msg": (("BGSAVE done; " if executed else ("would run BGSAVE; " if params["bgsave"] else ""))
+                + f"last save {state['last_save_age_s']}s ago, status {state['last_bgsave_status']}"),
+    }

@@ -1113,12 +1113,15 @@ class WindowGuard:
         """Time left in the current usable window; zero outside one (even with an emergency approval)."""
         return self.status().time_left
 
-    def require(self, required: timedelta = timedelta(0)) -> WindowStatus:
-        """The status if work needing ``required`` may start; else raise WindowClosedError."""
+    def require(self, required: timedelta = timedelta(0), *, refusal: str | None = None) -> WindowStatus:
+        """The status if work needing ``required`` may start; else raise WindowClosedError.
+
+        ``refusal`` (for example "refusing to flush") prefixes the message with what was refused.
+        """
         status = self.status(required)
         if not status.allowed:
             details = {key: value for key, value in status.as_result().items() if key not in ("msg", "changed")}
-            raise WindowClosedError(msg=status.msg, **details)
+            raise WindowClosedError(msg=f"{refusal}: {status.msg}" if refusal else status.msg, **details)
         return status
 
 
