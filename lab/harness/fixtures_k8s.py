@@ -18,7 +18,7 @@ import pytest
 
 from ..k8s.cluster import ClusterInfo, KubernetesCluster
 from ..k8s.control import kubectl
-from .base import HarnessError, wait_for
+from .base import HarnessError, pid_alive, wait_for
 from .docker_engine import _mounts_under
 
 
@@ -80,8 +80,6 @@ def k8s_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[K8sCluster
 
 
 def _assert_nothing_left(state_dir: Path | None, pids: dict[str, int]) -> None:
-    from .base import pid_alive  # noqa: PLC0415
-
     alive = {name: pid for name, pid in pids.items() if pid_alive(pid)}
     mounts = _mounts_under(state_dir) if state_dir else []
     if alive or mounts or (state_dir and state_dir.exists()):

@@ -472,10 +472,6 @@ class KubernetesCluster:
             "info": asdict(self.info) if self.info else None, "timings": self.timings,
         }).save(self.state_dir)
 
-    def record(self) -> ServiceRecord:
-        """The record ``lab down`` passes back to ``from_record`` to stop this cluster."""
-        return ServiceRecord.load(self.state_dir, RECORD_NAME) if self.state_dir else ServiceRecord(RECORD_NAME)
-
     @classmethod
     def from_record(cls, record: ServiceRecord) -> KubernetesCluster:
         cluster = cls(Path(record.info["state_dir"]),
@@ -491,10 +487,6 @@ class KubernetesCluster:
 
     def alive(self) -> bool:
         return bool(self.pids) and all(pid_alive(pid) for pid in self.pids.values())
-
-    def leftover_pids(self) -> list[int]:
-        """PIDs of our components still alive (for checks after stop)."""
-        return [pid for pid in self.pids.values() if pid_alive(pid)]
 
 
 # -- PKI ------------------------------------------------------------------------
