@@ -145,6 +145,19 @@ def test_flush_inside_the_window_with_allow_flush(server, capsys):
     wait_for(lambda: client_of(server).dbsize() == 0, timeout=5, what="db 0 empty")
 
 
+def test_flush_outside_the_window_needs_a_complete_emergency_approval(server, capsys):
+    client = client_of(server)
+    fill(client, "scratch:", 500)
+    failed, result = run_module(server, capsys, operation="flush", allow_flush=True, windows=WEEKLY, now=OUTSIDE,
+                                emergency={"approved_by": "oncall", "reason": "OOM"})
+    assert failed and "ticket" in result["msg"], result["msg"]
+    assert client.dbsize() == 500
+    failed, result = run_module(server, capsys, operation="flush", allow_flush=True, windows=WEEKLY, now=OUTSIDE,
+                                emergency={"approved_by": "oncall", "reason": "OOM", "ticket": "INC-42"})
+    assert not failed and result["changed"] is True, result
+    wait_for(lambda: client_of(server).dbsize() == 0, timeout=5, what="db 0 empty")
+
+
 def test_config_is_idempotent_in_units_and_survives_rewrite_and_restart(server, capsys):
     wanted = {"maxmemory": "48mb", "maxmemory-policy": "allkeys-lru"}
     failed, plan = run_module(server, capsys, operation="config", config=wanted, rewrite=True,
