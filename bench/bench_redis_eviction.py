@@ -149,15 +149,15 @@ def main() -> int:
                 pipe.unlink(*names[start:start + 500])
             pipe.execute()
 
+        def idle() -> None:
+            time.sleep(3)
+
         populate(client)
         client.config_resetstat()
         floor()
         floor_s = server_seconds(client, ("scan", "unlink"))
         print(f"floor  {floor_s:7.2f}s  server time of SCAN over {2 * KEYS} keys + UNLINK of the {KEYS} found "
               f"(SCAN alone {server_seconds(client, ('scan',)):.2f}s)", flush=True)
-        def idle() -> None:
-            time.sleep(3)
-
         for name, action in (("idle", idle), ("xargs", xargs), ("eval", eval_keys), ("ours", ours),
                              ("limit", limit)):
             populate(client)
