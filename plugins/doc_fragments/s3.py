@@ -1,0 +1,70 @@
+# -*- coding: utf-8 -*-
+# Copyright: streamops maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Paired with plugins/module_utils/storage.py s3_argument_spec(); a unit test keeps them equal.
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  s3:
+    description:
+      - Where backup sets are kept in S3 (or an S3-compatible store). A set lives under
+        C(<prefix>/<YYYY>/<MM>/<DD>/<backup id>/); its C(manifest.json) is uploaded last, so a set
+        without one is an unfinished upload.
+      - Credentials come from these options, else from the usual C(AWS_*) environment variables and
+        boto3's own chain (profile, instance role).
+    type: dict
+    suboptions:
+      bucket:
+        description: Bucket name.
+        type: str
+        required: true
+      prefix:
+        description:
+          - Key prefix of this estate's backups, without a leading or trailing C(/).
+          - For M(streamops.maintenance.backup_verify), the prefix of the one set to verify, ending
+            with its backup id.
+        type: str
+        default: ""
+      endpoint_url:
+        description: URL of an S3-compatible endpoint. Falls back to E(AWS_ENDPOINT_URL), then E(S3_ENDPOINT_URL).
+        type: str
+      region:
+        description: Region. Falls back to E(AWS_REGION), then E(AWS_DEFAULT_REGION).
+        type: str
+      access_key:
+        description: Access key id. Falls back to E(AWS_ACCESS_KEY_ID).
+        type: str
+      secret_key:
+        description: Secret access key. Falls back to E(AWS_SECRET_ACCESS_KEY). Never logged.
+        type: str
+      session_token:
+        description: Session token of temporary credentials. Falls back to E(AWS_SESSION_TOKEN).
+        type: str
+      validate_certs:
+        description: Verify the endpoint's TLS certificate.
+        type: bool
+        default: true
+      server_side_encryption:
+        description: Ask S3 to encrypt each object at rest.
+        type: str
+        choices: [AES256, "aws:kms"]
+      kms_key_id:
+        description: KMS key for O(s3.server_side_encryption=aws:kms); the bucket's default key when unset.
+        type: str
+      storage_class:
+        description: Storage class of the uploaded objects, for example C(STANDARD_IA).
+        type: str
+        default: STANDARD
+      multipart_chunk_mb:
+        description: Files larger than this many MiB are uploaded in parts of this size (at least 5).
+        type: int
+        default: 64
+      max_concurrency:
+        description: Parts uploaded at the same time.
+        type: int
+        default: 4
+"""

@@ -1,0 +1,281 @@
+# -*- coding: utf-8 -*-
+# Copyright: streamops maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# module_utils of streamops.maintenance are internal to the collection: no API promise outside it.
+"""One backup set on disk: its files, their checksums, its manifest, its verified mark, and retention.
+
+A set is the directory ``<backup_root>/<name>-<YYYYmmddTHHMMSSZ>/``. Its
+``manifest.json`` is written last (atomically), so a directory without one is
+an unfinished set. ``verified.json`` beside it is written by backup_verify.
+Retention only ever looks at directories directly under the root whose name
+is a backup id of the asked name, and never removes the root itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import MaintenanceError
+
+MANIFEST = "manifest.json"
+VERIFIED = "verified.json"
+MANIFEST_VERSION = 1
+CHUNK = 1024 * 1024
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class BackupError(MaintenanceError):
+    """A backup, verification or retention step failed; ``msg`` says which step and what is left."""
+
+
+def check_name(name: Any) -> str:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise BackupError(msg=f"backup name {name!r} must be letters, digits, '_', '.' or '-' "
+                              "(starting with a letter or digit, at most 100 characters)")
+    return name
+
+
+def backup_id(name: str, started: datetime) -> str:
+    return f"{name}-{started.astimezone(timezone.utc).strftime(STAMP_FORMAT)}"
+
+
+def id_pattern(name: str) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(name)}-(\d{{8}}T\d{{6}}Z)$")
+
+
+def started_of(name: str, set_id: str) -> datetime | None:
+    match = id_pattern(name).match(set_id)
+    if match is None:
+        return None
+    return datetime.strptime(match.group(1), STAMP_FORMAT).replace(tzinfo=timezone.utc)
+
+
+# --------------------------------------------------------------------------- files
+
+
+class HashingWriter:
+    """A binary file that keeps the sha256 and size of what goes through it: one pass, no re-read."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self.target = target
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.target.write(data)
+        self.digest.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def record(self, name: str, **extra: Any) -> dict[str, Any]:
+        return {"name": name, "bytes": self.size, "sha256": self.digest.hexdigest(), **extra}
+
+
+def copy_hashing(source: IO[bytes], target: IO[bytes], *, hold_back: int = 0) -> tuple[HashingWriter, bytes]:
+    """Copy and hash; the last ``hold_back`` bytes are returned unwritten, for the caller to judge."""
+    writer = HashingWriter(target)
+    pending = b""
+    while True:
+        chunk = source.read(CHUNK)
+        if not chunk:
+            return writer, pending
+        pending += chunk
+        if len(pending) > hold_back:
+            cut = len(pending) - hold_back
+            writer.write(pending[:cut])
+            pending = pending[cut:]
+
+
+def hash_file(path: Path) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as handle:
+        while True:
+            chunk = handle.read(CHUNK)
+            if not chunk:
+                return size, digest.hexdigest()
+            digest.update(chunk)
+            size += len(chunk)
+
+
+def fsync_file(handle: IO[bytes]) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    """Write, fsync, rename: a reader sees the whole document or none."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("wb") as handle:
+        handle.write(json.dumps(data, indent=2, sort_keys=True).encode() + b"\n")
+        fsync_file(handle)
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def read_json(path: Path, *, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise BackupError(msg=f"{what} {path} does not exist") from exc
+    except (OSError, ValueError) as exc:
+        raise BackupError(msg=f"{what} {path} cannot be read as JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BackupError(msg=f"{what} {path} is not a JSON object")
+    return data
+
+
+# --------------------------------------------------------------------------- local root
+
+
+def check_root(root: Any, *, create: bool, allow_missing: bool = False) -> Path:
+    """The backup root as an absolute, real directory; '/' and relative paths are refused."""
+    if not isinstance(root, str) or not root.strip():
+        raise BackupError(msg=f"backup_root {root!r} is empty")
+    path = Path(root)
+    if not path.is_absolute():
+        raise BackupError(msg=f"backup_root {root!r} must be an absolute path")
+    if path.resolve() == Path("/"):
+        raise BackupError(msg=f"backup_root {root!r} is the file system root; give a directory of its own")
+    if not path.exists() and create:
+        path.mkdir(parents=True, mode=0o700)
+    if not path.exists() and allow_missing:
+        return path
+    if not path.is_dir():
+        raise BackupError(msg=f"backup_root {root!r} is not a directory")
+    return path.resolve()
+
+
+def set_dir_in_root(root: Path, set_id: str) -> Path:
+    """``root/set_id``, refusing anything that would land elsewhere (a symlink, '..')."""
+    candidate = root / set_id
+    if candidate.is_symlink() or candidate.resolve().parent != root or candidate.resolve() == root:
+        raise BackupError(msg=f"{candidate} is not a directory directly inside the backup root {root}; "
+                              "refusing to touch it")
+    return candidate
+
+
+@dataclass
+class BackupRef:
+    """What retention needs to know of one set, local or in S3."""
+
+    set_id: str
+    started: datetime
+    complete: bool
+    verified: bool
+    location: str  # 'local' or 's3'
+    where: str  # the directory, or s3://bucket/prefix/
+    reasons: list[str] = field(default_factory=list)
+
+
+def local_sets(root: Path, name: str) -> list[BackupRef]:
+    sets: list[BackupRef] = []
+    pattern = id_pattern(name)
+    if not root.is_dir():
+        return sets
+    for entry in sorted(root.iterdir()):
+        if not pattern.match(entry.name) or entry.is_symlink() or not entry.is_dir():
+            continue
+        started = started_of(name, entry.name)
+        assert started is not None
+        sets.append(BackupRef(entry.name, started, (entry / MANIFEST).is_file(), (entry / VERIFIED).is_file(),
+                              "local", str(entry)))
+    return sets
+
+
+def remove_local_set(root: Path, set_id: str) -> None:
+    path = set_dir_in_root(root, set_id)
+    if path.exists():
+        shutil.rmtree(path)
+
+
+# --------------------------------------------------------------------------- retention
+
+
+RETENTION_KEYS = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_within", "incomplete_after")
+
+
+@dataclass
+class RetentionPolicy:
+    keep_last: int = 7
+    keep_daily: int = 7
+    keep_weekly: int = 4
+    keep_monthly: int = 12
+    keep_within: timedelta = timedelta(0)
+    incomplete_after: timedelta = timedelta(hours=24)
+
+
+def plan_retention(sets: Iterable[BackupRef], policy: RetentionPolicy, now: datetime,
+                   *, verified_ids: set[str] | None = None) -> tuple[list[BackupRef], list[BackupRef]]:
+    """(keep, delete) for the sets of one location, grandfather-father-son, newest first.
+
+    Always kept, whatever the policy says: the newest verified set (verified in any
+    location, by ``verified_ids``), the newest complete set, and unfinished sets
+    younger than ``incomplete_after`` (a backup may be running right now).
+    """
+    verified_ids = verified_ids or set()
+    ordered = sorted(sets, key=lambda ref: ref.started, reverse=True)
+    complete = [ref for ref in ordered if ref.complete]
+    for ref in ordered:
+        if not ref.complete:
+            if now - ref.started < policy.incomplete_after:
+                ref.reasons.append(f"unfinished, younger than {policy.incomplete_after}")
+            continue
+        if policy.keep_within and now - ref.started <= policy.keep_within:
+            ref.reasons.append(f"within {policy.keep_within}")
+    for position, ref in enumerate(complete[:policy.keep_last]):
+        ref.reasons.append(f"last {position + 1} of {policy.keep_last}")
+    for label, count, bucket in (("daily", policy.keep_daily, lambda d: d.date()),
+                                 ("weekly", policy.keep_weekly, lambda d: tuple(d.isocalendar())[:2]),
+                                 ("monthly", policy.keep_monthly, lambda d: (d.year, d.month))):
+        seen: list[Any] = []
+        for ref in complete:
+            period = bucket(ref.started)
+            if period in seen:
+                continue
+            seen.append(period)
+            if len(seen) > count:
+                break
+            ref.reasons.append(f"{label} {len(seen)} of {count}")
+    newest_verified = next((ref for ref in complete if ref.verified or ref.set_id in verified_ids), None)
+    if newest_verified is not None:
+        newest_verified.reasons.append("newest verified backup")
+    if complete:
+        complete[0].reasons.append("newest complete backup")
+    keep = [ref for ref in ordered if ref.reasons]
+    delete = [ref for ref in ordered if not ref.reasons]
+    return keep, delete
+
+
+def retention_policy(raw: dict[str, Any] | None, parse_duration: Any) -> RetentionPolicy:
+    raw = dict(raw or {})
+    unknown = sorted(set(raw) - set(RETENTION_KEYS))
+    if unknown:
+        raise BackupError(msg=f"retention: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(RETENTION_KEYS)}")
+    policy = RetentionPolicy()
+    for key in ("keep_last", "keep_daily", "keep_weekly", "keep_monthly"):
+        if raw.get(key) is not None:
+            value = raw[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise BackupError(msg=f"retention.{key} {value!r} must be a whole number, 0 or more")
+            setattr(policy, key, value)
+    for key in ("keep_within", "incomplete_after"):
+        if raw.get(key) is not None:
+            setattr(policy, key, parse_duration(raw[key], allow_zero=True, field_name=f"retention.{key}"))
+    return policy
