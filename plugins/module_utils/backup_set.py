@@ -192,8 +192,7 @@ def local_sets(root: Path, name: str) -> list[BackupRef]:
     for entry in sorted(root.iterdir()):
         if not pattern.match(entry.name) or entry.is_symlink() or not entry.is_dir():
             continue
-        started = started_of(name, entry.name)
-        assert started is not None
+        started = started_of(name, entry.name) or datetime.min.replace(tzinfo=timezone.utc)
         sets.append(BackupRef(entry.name, started, (entry / MANIFEST).is_file(), (entry / VERIFIED).is_file(),
                               "local", str(entry)))
     return sets

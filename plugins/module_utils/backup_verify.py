@@ -212,8 +212,8 @@ def restore_test(params: dict[str, Any], directory: Path, manifest: dict[str, An
                 admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(scratch)))
             admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(scratch)))
             created = True
-            admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(scratch),
-                                                                           sql.Literal(SCRATCH_MARK)))
+            admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(scratch), sql.Literal(SCRATCH_MARK)))
             try:
                 run_restore(params, directory, manifest, {**kwargs, "dbname": scratch}, checks, server=server)
             finally:
@@ -327,14 +327,14 @@ def run_backup_verify(params: dict[str, Any], *, check_mode: bool, diff_mode: bo
     prefix = (clean_prefix(params["s3"]["prefix"]) + "/") if store is not None else ""
     local = Path(params["path"]) if params.get("path") else None
     workdir = None
+    restore_seconds = None
     try:
-        if local is None:
-            assert store is not None
+        if local is None and store is not None:
             workdir = Path(tempfile.mkdtemp(prefix="streamops-verify-"))
             directory = workdir
             fetched = fetch_from_s3(store, prefix, workdir, checks)
         else:
-            directory, fetched = local, True
+            directory, fetched = Path(params["path"]), True
         manifest = check_manifest(directory, checks) if fetched else None
         if manifest is not None:
             check_checksums(directory, manifest, checks)
@@ -346,7 +346,9 @@ def run_backup_verify(params: dict[str, Any], *, check_mode: bool, diff_mode: bo
                 if check_mode:
                     checks.add("restore", SKIPPED, "check mode: a restore test creates a database")
                 elif checks.verified:
+                    restore_begun = time.monotonic()
                     restore_test(params, directory, manifest, checks)
+                    restore_seconds = round(time.monotonic() - restore_begun, 3)
                 else:
                     checks.add("restore", SKIPPED, "an earlier check failed; not restoring a damaged backup")
     finally:
@@ -356,6 +358,8 @@ def run_backup_verify(params: dict[str, Any], *, check_mode: bool, diff_mode: bo
     result: dict[str, Any] = {"changed": False, "verified": verified, "checks": checks.records,
                               "backup_id": manifest.get("backup_id") if manifest else None,
                               "duration_s": round(time.monotonic() - begun, 3)}
+    if restore_seconds is not None:
+        result["restore_seconds"] = restore_seconds
     if verified and not check_mode:
         mark = {"verified_at": clock().isoformat(), "backup_id": manifest["backup_id"],
                 "checks": [{"check": r["check"], "status": r["status"]} for r in checks.records]}

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .backup_set import (
     MANIFEST,
@@ -296,7 +296,7 @@ def tar_config(paths: list[str], directory: Path) -> dict[str, Any]:
             with tarfile.open(fileobj=writer, mode="w|gz") as archive:  # type: ignore[call-overload]
                 for path in paths:
                     archive.add(path, recursive=True)
-                    members += sum(1 for _ in Path(path).rglob("*")) + 1 if Path(path).is_dir() else 1
+                    members += 1 + (len(list(Path(path).rglob("*"))) if Path(path).is_dir() else 0)
             fsync_file(handle)
     except (OSError, tarfile.TarError) as exc:
         raise BackupError(msg=f"{step}: {exc}", step=step) from exc
@@ -390,8 +390,7 @@ def create_set(params: dict[str, Any], plan: dict[str, Any], root: Path, s3: S3S
         written = []
         for part in parts:
             begun = time.monotonic()
-            if part in PG_PARTS:
-                assert snapshot is not None
+            if part in PG_PARTS and snapshot is not None:
                 record = dump_part(pg_dump, part, directory, libpq_env(kwargs), fmt=params.get("format") or "custom",
                                    jobs=params.get("jobs") or 1, compress=params.get("compress_level"),
                                    snapshot=snapshot.snapshot_id, tables=plan["tables"])
@@ -467,8 +466,7 @@ def apply_retention(name: str, root: Path, s3: S3Store | None, policy: Any, *, n
                 try:
                     if ref.location == "local":
                         remove_local_set(root, ref.set_id)
-                    else:
-                        assert s3 is not None
+                    elif s3 is not None:
                         s3.remove_set(ref)
                 except (OSError, BackupError) as exc:
                     message = exc.msg if isinstance(exc, BackupError) else str(exc)

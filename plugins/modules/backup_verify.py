@@ -9,6 +9,8 @@ DOCUMENTATION = r"""
 module: backup_verify
 short_description: Prove that a backup set written by pg_backup will restore
 version_added: 0.1.0
+author:
+  - streamops maintainers (@streamops)
 description:
   - Checks one backup set (a local directory, an S3 prefix, or both) and reports each check separately
     in RV(checks).
@@ -141,6 +143,10 @@ backup_id:
 duration_s:
   description: Seconds the verification took.
   returned: always
+  type: float
+restore_seconds:
+  description: Seconds of the restore test, from creating the scratch database to dropping it.
+  returned: when the restore test ran
   type: float
 """
 

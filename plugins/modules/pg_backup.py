@@ -9,6 +9,8 @@ DOCUMENTATION = r"""
 module: pg_backup
 short_description: Back up PostgreSQL (and Redis, configuration) with a manifest, upload to S3, apply retention
 version_added: 0.1.0
+author:
+  - streamops maintainers (@streamops)
 description:
   - Writes one backup set under O(backup_root) named C(<name>-<YYYYmmddTHHMMSSZ>) with the asked O(parts)
     (a full dump in custom or directory format, schema only, data of the critical tables, a Redis RDB,

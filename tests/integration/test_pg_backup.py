@@ -162,8 +162,8 @@ def test_full_set_is_written_uploaded_verified_and_restore_tested(trading, pg_se
                                       "sql": "SELECT count(*) FROM trades WHERE created_at > now() - interval '1 day'"}])
     assert not failed, result
     assert result["verified"] is True and result["changed"] is True
-    assert [c["check"] for c in result["checks"]] == ["manifest", "checksums", "archives", "age", "s3_copy",
-                                                     "restore", "row_counts", "sql: trades of the last day"]
+    assert [c["check"] for c in result["checks"]] == [
+        "manifest", "checksums", "archives", "age", "s3_copy", "restore", "row_counts", "sql: trades of the last day"]
     assert all(c["status"] == "passed" for c in result["checks"]), result["checks"]
     assert databases(pg_server) == before  # the scratch database is gone
     assert (directory / "verified.json").is_file()
@@ -443,10 +443,11 @@ def test_s3_retention_deletes_only_whole_old_sets_of_its_name(trading, s3_server
                          retention={"keep_last": 2, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0})
     assert not failed, result
     left = sorted(item["Key"] for item in s3.list_objects_v2(Bucket=s3_bucket)["Contents"])
-    assert left == sorted(["db/README"] + [f"db/2026/10/{d:02d}/trading-202610{d:02d}T020000Z/{f}"
-                                            for d in (4, 5) for f in ("full.dump", "manifest.json")]
-                          + [f"db/2026/10/01/trading-20261001T020000Z/{f}"
-                             for f in ("full.dump", "manifest.json", "verified.json")])
+    expected = ["db/README"]
+    expected += [f"db/2026/10/{d:02d}/trading-202610{d:02d}T020000Z/{f}" for d in (4, 5)
+                 for f in ("full.dump", "manifest.json")]
+    expected += [f"db/2026/10/01/trading-20261001T020000Z/{f}" for f in ("full.dump", "manifest.json", "verified.json")]
+    assert left == sorted(expected)
 
 
 def test_no_password_in_results_or_command_lines(trading, tmp_path, capsys):
