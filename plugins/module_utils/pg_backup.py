@@ -60,7 +60,9 @@ EOF_MARK = 40  # CONFIG_RUN_ID_SIZE: the mark that ends a diskless (EOF-delimite
 
 def libpq_env(kwargs: dict[str, Any]) -> dict[str, str]:
     """The child's environment: the connection in PG* variables, so no password is on a command line."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    # The connection variables come from the module's options (which fall back to them); the others
+    # (PGPASSFILE, PGSERVICEFILE, PGSSLCRL...) pass through, so a passfile keeps working.
+    env = {key: value for key, value in os.environ.items() if key not in PG_ENV.values()}
     for name, variable in PG_ENV.items():
         if kwargs.get(name) not in (None, ""):
             env[variable] = str(kwargs[name])

@@ -152,6 +152,7 @@ options:
         type: str
         default: 24h
 notes:
+  - A password can also come from a passfile (C(~/.pgpass) or E(PGPASSFILE)); it is never passed on a command line.
   - The dumps of O(format=directory) are written by pg_dump's own workers, so they are hashed after pg_dump
     ends (read back once, usually from the page cache); every other file is hashed while it is written.
 seealso:

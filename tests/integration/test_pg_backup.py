@@ -481,3 +481,23 @@ def test_redis_rdb_is_exactly_the_snapshot_either_way_redis_sends_it(diskless, t
         assert info.password not in json.dumps(result)
     finally:
         server.stop()
+
+
+def test_a_passfile_is_enough_and_no_password_reaches_a_command_line(trading, tmp_path, monkeypatch, capsys):
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"{trading['host']}:{trading['port']}:*:{trading['user']}:{trading['password']}\n")
+    passfile.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    seen = []
+    real_popen = subprocess.Popen
+
+    def spy(argv, *args, **kwargs):
+        seen.append(list(argv))
+        return real_popen(argv, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", spy)
+    args = {key: value for key, value in pg_args(trading).items() if key != "login_password"}
+    failed, result = run(pg_backup, capsys, **args, backup_root=str(tmp_path / "b"), parts=["full", "schema"])
+    assert not failed, result
+    assert len(seen) == 2 and all(trading["password"] not in " ".join(argv) for argv in seen)
