@@ -212,9 +212,9 @@ def restore_test(params: dict[str, Any], directory: Path, manifest: dict[str, An
                 admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(scratch)))
             admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(scratch)))
             created = True
-            admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                sql.Identifier(scratch), sql.Literal(SCRATCH_MARK)))
             try:
+                admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                    sql.Identifier(scratch), sql.Literal(SCRATCH_MARK)))
                 run_restore(params, directory, manifest, {**kwargs, "dbname": scratch}, checks, server=server)
             finally:
                 admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
