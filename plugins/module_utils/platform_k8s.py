@@ -1,0 +1,332 @@
+# -*- coding: utf-8 -*-
+# Copyright: streamops maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# module_utils of streamops.maintenance are internal to the collection: no API promise outside it.
+"""Blue/green on Kubernetes: Deployments ``<app>-blue``/``<app>-green``, a Service whose selector picks the colour.
+
+Readiness is the Deployment's own rollout status (observed generation, updated
+and available replicas) plus the pods' waiting reasons for a fast, named
+failure; the switch is one patch of the Service selector, done when the
+Service's Endpoints hold only the new colour's pods. History lives in an
+annotation of the Service, so rollback never guesses.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import time
+import traceback
+from typing import Any
+
+from .blue_green import COLOURS, ColourState, DeployError, other
+
+try:
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes import watch as k8s_watch
+    from kubernetes.client.rest import ApiException
+except ImportError:
+    k8s_client = None
+    KUBERNETES_IMPORT_ERROR: str | None = traceback.format_exc()
+
+    class ApiException(Exception):  # type: ignore[no-redef]
+        status = 0
+else:
+    KUBERNETES_IMPORT_ERROR = None
+
+ANNOTATION = "streamops.io/"
+HISTORY = ANNOTATION + "blue-green-history"
+VERSION = ANNOTATION + "version"
+KEEP_UNTIL = ANNOTATION + "keep-until"
+VERSION_LABEL = "app.kubernetes.io/version"
+FATAL_WAITING = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName", "CrashLoopBackOff",
+                 "CreateContainerConfigError", "CreateContainerError", "RunContainerError")
+LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+
+
+def api_client_from(kubeconfig: str | None, context: str | None) -> Any:
+    if k8s_client is None:
+        raise DeployError(msg="the Python library kubernetes is required")
+    try:
+        if kubeconfig or context:
+            return k8s_config.new_client_from_config(config_file=kubeconfig, context=context)
+        try:
+            k8s_config.load_incluster_config()
+            return k8s_client.ApiClient()
+        except k8s_config.ConfigException:
+            return k8s_config.new_client_from_config()
+    except (k8s_config.ConfigException, OSError) as exc:
+        raise DeployError(msg=f"cannot load the Kubernetes configuration ({kubeconfig or 'default'}): {exc}") from exc
+
+
+def reason_of(exc: ApiException) -> str:
+    try:
+        return json.loads(exc.body).get("message") or str(exc.reason)
+    except (TypeError, ValueError):
+        return str(getattr(exc, "reason", exc))
+
+
+class K8sPlatform:
+    kind = "kubernetes"
+
+    def __init__(self, api_client: Any, *, namespace: str, app: str, image: str, container: str | None = None,
+                 service: str | None = None, preview_service: str | None = None, colour_label: str = "color",
+                 port_name: str | None = None, switch_timeout: float = 30.0) -> None:
+        self.apps = k8s_client.AppsV1Api(api_client)
+        self.core = k8s_client.CoreV1Api(api_client)
+        self.namespace = namespace
+        self.app = app
+        self.image = image
+        self.container = container or app
+        self.service = service or app
+        self.preview_service = preview_service
+        self.colour_label = colour_label
+        self.port_name = port_name
+        self.switch_timeout = switch_timeout
+
+    # ----------------------------------------------------------------- reading
+
+    def name(self, colour: str) -> str:
+        return f"{self.app}-{colour}"
+
+    def call(self, what: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except ApiException as exc:
+            raise DeployError(msg=f"Kubernetes {what} in namespace {self.namespace} failed: "
+                                  f"{exc.status} {reason_of(exc)}") from exc
+
+    def deployment(self, colour: str) -> Any | None:
+        try:
+            return self.apps.read_namespaced_deployment(self.name(colour), self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise DeployError(msg=f"reading Deployment {self.name(colour)} failed: {exc.status} {reason_of(exc)}") from exc
+
+    def read_service(self, name: str) -> Any:
+        return self.call(f"reading Service {name}", self.core.read_namespaced_service, name, self.namespace)
+
+    def container_of(self, deployment: Any) -> Any:
+        for container in deployment.spec.template.spec.containers:
+            if container.name == self.container:
+                return container
+        raise DeployError(msg=f"Deployment {deployment.metadata.name} has no container {self.container!r} "
+                              f"(it has {', '.join(c.name for c in deployment.spec.template.spec.containers)})")
+
+    def version_of(self, deployment: Any) -> str | None:
+        annotations = deployment.metadata.annotations or {}
+        if annotations.get(VERSION):
+            return annotations[VERSION]
+        image = self.container_of(deployment).image or ""
+        return image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else None
+
+    @staticmethod
+    def rolled_out(deployment: Any) -> bool:
+        status, wanted = deployment.status, deployment.spec.replicas or 0
+        return (wanted > 0 and (status.observed_generation or 0) >= (deployment.metadata.generation or 0)
+                and (status.updated_replicas or 0) == wanted and (status.available_replicas or 0) == wanted
+                and (status.ready_replicas or 0) == wanted and (status.replicas or 0) == wanted)
+
+    def colours(self) -> dict[str, ColourState]:
+        states = {}
+        for colour in COLOURS:
+            deployment = self.deployment(colour)
+            if deployment is None:
+                states[colour] = ColourState(colour)
+                continue
+            status = deployment.status
+            states[colour] = ColourState(
+                colour, exists=True, version=self.version_of(deployment), ready=self.rolled_out(deployment),
+                replicas=deployment.spec.replicas or 0,
+                keep_until=(deployment.metadata.annotations or {}).get(KEEP_UNTIL),
+                detail=f"{status.ready_replicas or 0}/{deployment.spec.replicas or 0} ready")
+        return states
+
+    def active(self) -> str | None:
+        selector = self.read_service(self.service).spec.selector or {}
+        colour = selector.get(self.colour_label)
+        return colour if colour in COLOURS else None
+
+    def plan(self, colour: str, version: str) -> list[str]:
+        verb = "update" if self.deployment(colour) is not None else "create (copied from the other colour)"
+        return [f"Deployment {self.namespace}/{self.name(colour)}: {verb}, image {self.image}:{version}",
+                f"Service {self.namespace}/{self.service}: selector {self.colour_label}={colour}"]
+
+    # ----------------------------------------------------------------- acting
+
+    def deploy(self, colour: str, version: str) -> None:
+        image = f"{self.image}:{version}"
+        label = version if LABEL_VALUE.match(version) else None
+        existing = self.deployment(colour)
+        source = self.deployment(other(colour))
+        replicas = max(1, (source.spec.replicas or 0) if source is not None else 0,
+                       (existing.spec.replicas or 0) if existing is not None else 0)
+        if existing is not None:
+            containers = [{"name": c.name, "image": image} if c.name == self.container else {"name": c.name}
+                          for c in existing.spec.template.spec.containers]
+            self.container_of(existing)
+            patch = {"metadata": {"annotations": {VERSION: version, KEEP_UNTIL: None}},
+                     "spec": {"replicas": replicas, "template": {
+                         "metadata": {"labels": {VERSION_LABEL: label}, "annotations": {VERSION: version}},
+                         "spec": {"containers": containers}}}}
+            self.call(f"updating Deployment {self.name(colour)}", self.apps.patch_namespaced_deployment,
+                      self.name(colour), self.namespace, patch)
+            return
+        if source is None:
+            raise DeployError(msg=f"neither {self.name('blue')} nor {self.name('green')} exists in namespace "
+                                  f"{self.namespace}: create one of them first (the other is copied from it)")
+        body = self.apps.api_client.sanitize_for_serialization(source)
+        body = {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": self.name(colour), "namespace": self.namespace,
+                             "labels": {**(body["metadata"].get("labels") or {}), self.colour_label: colour},
+                             "annotations": {VERSION: version}},
+                "spec": copy.deepcopy(body["spec"])}
+        spec = body["spec"]
+        spec["replicas"] = replicas
+        spec["selector"]["matchLabels"][self.colour_label] = colour
+        template = spec["template"]["metadata"]
+        template["labels"] = {**(template.get("labels") or {}), self.colour_label: colour}
+        if label:
+            template["labels"][VERSION_LABEL] = label
+        template["annotations"] = {**(template.get("annotations") or {}), VERSION: version}
+        for container in spec["template"]["spec"]["containers"]:
+            if container["name"] == self.container:
+                container["image"] = image
+        self.call(f"creating Deployment {self.name(colour)}", self.apps.create_namespaced_deployment,
+                  self.namespace, body)
+
+    def pod_problems(self, colour: str) -> list[str]:
+        pods = self.call("listing pods", self.core.list_namespaced_pod, self.namespace,
+                         label_selector=f"{self.colour_label}={colour}").items
+        problems = []
+        for pod in pods:
+            if not pod.metadata.name.startswith(self.name(colour) + "-"):
+                continue
+            for status in pod.status.container_statuses or []:
+                waiting = status.state.waiting if status.state else None
+                if waiting is not None and waiting.reason in FATAL_WAITING:
+                    problems.append(f"pod {pod.metadata.name}: {waiting.reason}: {waiting.message or ''}".strip())
+        return problems
+
+    def wait_ready(self, colour: str, version: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        name = self.name(colour)
+        seen = "no status yet"
+        while True:
+            deployment = self.deployment(colour)
+            if deployment is None:
+                raise DeployError(msg=f"Deployment {name} disappeared while waiting for it")
+            image = self.container_of(deployment).image
+            status = deployment.status
+            seen = (f"{status.updated_replicas or 0} updated, {status.ready_replicas or 0} ready, "
+                    f"{status.available_replicas or 0} available of {deployment.spec.replicas}")
+            if image == f"{self.image}:{version}" and self.rolled_out(deployment):
+                return
+            current = (status.observed_generation or 0) >= (deployment.metadata.generation or 0)
+            for condition in status.conditions or [] if current else []:
+                if condition.type == "Progressing" and condition.reason == "ProgressDeadlineExceeded":
+                    raise DeployError(msg=f"Deployment {name} exceeded its progress deadline ({condition.message}); "
+                                          f"{seen}; {'; '.join(self.pod_problems(colour))}".rstrip("; "))
+            problems = self.pod_problems(colour)
+            if problems:
+                raise DeployError(msg=f"{'; '.join(problems)} ({seen})")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DeployError(msg=f"Deployment {name} not ready within {timeout:g}s: {seen}")
+            # Wake on the Deployment's own changes, not on a timer; the short timeout bounds each wait
+            # so pod problems (which do not touch the Deployment) are seen within a couple of seconds.
+            stream = k8s_watch.Watch()
+            for _event in stream.stream(self.apps.list_namespaced_deployment, self.namespace,
+                                        field_selector=f"metadata.name={name}",
+                                        resource_version=deployment.metadata.resource_version,
+                                        timeout_seconds=max(1, int(min(left, 2)))):
+                stream.stop()
+
+    def urls_of_pods(self, colour: str) -> list[str]:
+        pods = self.call("listing pods", self.core.list_namespaced_pod, self.namespace,
+                         label_selector=f"{self.colour_label}={colour}").items
+        urls = []
+        for pod in pods:
+            if not pod.metadata.name.startswith(self.name(colour) + "-") or not pod.status.pod_ip:
+                continue
+            ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+            if ready and pod.metadata.deletion_timestamp is None:
+                urls.append(f"http://{pod.status.pod_ip}:{self.pod_port(pod)}")
+        return sorted(urls)
+
+    def pod_port(self, pod: Any) -> int:
+        for container in pod.spec.containers:
+            if container.name != self.container:
+                continue
+            for port in container.ports or []:
+                if self.port_name is None or port.name == self.port_name:
+                    return port.container_port
+        raise DeployError(msg=f"container {self.container} of {pod.metadata.name} declares no "
+                              f"{'port named ' + self.port_name if self.port_name else 'port'}")
+
+    def targets(self, colour: str) -> list[str]:
+        return self.urls_of_pods(colour)
+
+    def endpoints(self) -> list[tuple[str, int, str]]:
+        try:
+            found = self.core.read_namespaced_endpoints(self.service, self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return []
+            raise DeployError(msg=f"reading Endpoints {self.service} failed: {exc.status} {reason_of(exc)}") from exc
+        out = []
+        for subset in found.subsets or []:
+            ports = [p.port for p in subset.ports or [] if self.port_name is None or p.name in (self.port_name, None)]
+            for address in subset.addresses or []:
+                pod = address.target_ref.name if address.target_ref else ""
+                out += [(address.ip, port, pod) for port in ports[:1]]
+        return out
+
+    def front_targets(self) -> list[str]:
+        return sorted({f"http://{ip}:{port}" for ip, port, _pod in self.endpoints()})
+
+    def switch(self, colour: str) -> None:
+        self.call(f"switching Service {self.service}", self.core.patch_namespaced_service, self.service,
+                  self.namespace, {"spec": {"selector": {self.colour_label: colour}}})
+        if self.preview_service:
+            self.call(f"pointing Service {self.preview_service} at {other(colour)}",
+                      self.core.patch_namespaced_service, self.preview_service, self.namespace,
+                      {"spec": {"selector": {self.colour_label: other(colour)}}})
+        # The switch is done when the endpoints controller has moved the Service to the new pods only.
+        deadline = time.monotonic() + self.switch_timeout
+        prefix = self.name(colour) + "-"
+        while True:
+            pods = [pod for _ip, _port, pod in self.endpoints()]
+            if pods and all(pod.startswith(prefix) for pod in pods):
+                return
+            if time.monotonic() > deadline:
+                raise DeployError(msg=f"Service {self.service} selects {colour} but its endpoints still are "
+                                      f"{', '.join(pods) or 'empty'} after {self.switch_timeout:g}s")
+            time.sleep(0.02)
+
+    def history(self) -> list[dict[str, Any]]:
+        raw = (self.read_service(self.service).metadata.annotations or {}).get(HISTORY)
+        if not raw:
+            return []
+        try:
+            entries = json.loads(raw)
+        except ValueError as exc:
+            raise DeployError(msg=f"annotation {HISTORY} of Service {self.service} is not JSON: {exc}") from exc
+        return entries if isinstance(entries, list) else []
+
+    def save_history(self, entries: list[dict[str, Any]]) -> None:
+        self.call(f"recording history on Service {self.service}", self.core.patch_namespaced_service,
+                  self.service, self.namespace,
+                  {"metadata": {"annotations": {HISTORY: json.dumps(entries, separators=(",", ":"))}}})
+
+    def mark_kept(self, colour: str, until: str | None) -> None:
+        if self.deployment(colour) is not None:
+            self.call(f"marking {self.name(colour)} kept", self.apps.patch_namespaced_deployment, self.name(colour),
+                      self.namespace, {"metadata": {"annotations": {KEEP_UNTIL: until}}})
+
+    def retire(self, colour: str) -> None:
+        self.call(f"scaling {self.name(colour)} to 0", self.apps.patch_namespaced_deployment, self.name(colour),
+                  self.namespace, {"spec": {"replicas": 0}, "metadata": {"annotations": {KEEP_UNTIL: None}}})

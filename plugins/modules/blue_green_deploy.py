@@ -1,0 +1,345 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: streamops maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: blue_green_deploy
+short_description: Deploy a version to the idle colour, prove it, switch traffic, and switch back
+version_added: 0.1.0
+author:
+  - streamops maintainers (@streamops)
+description:
+  - One blue/green flow for Kubernetes (Deployments C(<app>-blue) and C(<app>-green) behind a Service whose
+    selector picks the colour) and docker compose (projects C(<app>-blue) and C(<app>-green) on their own
+    loopback ports behind nginx).
+  - O(state=deployed) finds the colour with traffic, deploys O(version) to the other (idle) colour, waits until it
+    is ready (the real rollout status, not a sleep), runs the migration hook and the smoke checks against the
+    idle colour, switches traffic in one step, and runs the post-switch checks through the front. On any failure
+    traffic ends on the previous colour, and the result says why.
+  - The previous colour keeps running (for O(keep_previous_for), or until the next run), so O(state=rolled_back)
+    switches back at once. O(to_version) names any version that was live before; one that is no longer running
+    is deployed again through the same checks.
+  - Deploy history (versions, colours, times, who and why) is kept on the platform itself (an annotation of the
+    Service; a state file beside the compose project).
+  - Traffic moves only inside a maintenance window (O(windows)) or with an emergency approval (O(emergency)).
+    A security patch is a deploy of the patched image through the same gates.
+extends_documentation_fragment:
+  - streamops.maintenance.attributes
+  - streamops.maintenance.window_guard
+attributes:
+  check_mode:
+    support: full
+    details: Returns the plan (from, to, objects that would change) and changes nothing.
+  diff_mode:
+    support: partial
+    details: The traffic move, as before and after.
+  idempotent:
+    support: full
+    details: Deploying the version that already has the traffic reports C(changed=false).
+options:
+  state:
+    description:
+      - V(deployed) makes O(version) the live version. V(rolled_back) switches back to the kept previous version
+        (or O(to_version)). V(status) reports colours, versions, readiness, traffic and history.
+    type: str
+    required: true
+    choices: [deployed, rolled_back, status]
+  platform:
+    description: Where the colours run.
+    type: str
+    required: true
+    choices: [kubernetes, compose]
+  app:
+    description: Name of the application; the colours are C(<app>-blue) and C(<app>-green).
+    type: str
+    required: true
+  image:
+    description: Image repository; O(version) is its tag. Required unless O(state=status).
+    type: str
+  version:
+    description: Image tag to deploy, for O(state=deployed).
+    type: str
+  to_version:
+    description: For O(state=rolled_back), the version to go back to; the kept previous one when unset.
+    type: str
+  ready_timeout:
+    description: Seconds to wait for the idle colour to be ready before giving up (traffic does not move).
+    type: int
+    default: 300
+  smoke_checks:
+    description:
+      - Checks run against the idle colour before it gets traffic. An HTTP check has C(path), C(status)
+        (default 200) and optionally C(contains) (text the body must hold). A command check has C(command), an
+        argv list (no shell) that must exit 0; it gets E(BG_TARGET), E(BG_COLOUR), E(BG_VERSION) in its environment.
+        Each check may set C(name), C(timeout) (seconds, default 5), C(retries) (default 3) and C(delay) (default 0.5).
+    type: list
+    elements: dict
+    default: []
+  post_checks:
+    description: Checks run through the front after the switch; a failure switches traffic back. Default O(smoke_checks).
+    type: list
+    elements: dict
+  migration:
+    description: A hook run after the idle colour is ready and before the smoke checks.
+    type: dict
+    suboptions:
+      command:
+        description: argv of the migration (no shell).
+        type: list
+        elements: str
+      rollback_command:
+        description: argv that undoes the migration; run when anything fails after the migration ran.
+        type: list
+        elements: str
+      timeout:
+        description: Seconds each hook may take.
+        type: int
+        default: 600
+  keep_previous_for:
+    description:
+      - How long the previous colour keeps running after a switch (V(2h), V(1d)); a later run stops it once that
+        time has passed. Unset, it runs until the next deploy replaces it.
+    type: str
+  deployed_by:
+    description: Who deploys, for the history; the user running the module by default.
+    type: str
+  reason:
+    description: Why, for the history (a ticket, "security patch").
+    type: str
+  kubernetes:
+    description: For O(platform=kubernetes).
+    type: dict
+    suboptions:
+      kubeconfig:
+        description: Path of the kubeconfig; in-cluster configuration, then C(~/.kube/config), when unset.
+        type: path
+      context:
+        description: Context of the kubeconfig.
+        type: str
+      namespace:
+        description: Namespace of the Deployments and Services.
+        type: str
+        default: default
+      container:
+        description: Container whose image changes; O(app) by default.
+        type: str
+      service:
+        description: The Service whose selector picks the colour; O(app) by default.
+        type: str
+      preview_service:
+        description: A Service that always selects the idle colour (for smoke tests from inside the cluster).
+        type: str
+      colour_label:
+        description: Label that carries the colour on the Deployments, pods and the Service selector.
+        type: str
+        default: color
+      port_name:
+        description: Name of the container port the checks use; the first declared port by default.
+        type: str
+  compose:
+    description: For O(platform=compose).
+    type: dict
+    suboptions:
+      project_dir:
+        description: Directory of the compose project; the state file (history) is kept beside it.
+        type: path
+      compose_file:
+        description: Compose file, C(docker-compose.yml) in O(compose.project_dir) by default. It gets
+          E(APP_IMAGE), E(APP_VERSION), E(APP_PORT) and E(APP_COLOUR) from the module.
+        type: path
+      ports:
+        description: Loopback port of each colour, as C({blue: 8081, green: 8082}).
+        type: dict
+      nginx_upstream_file:
+        description: The file (included by nginx) whose upstream the switch rewrites.
+        type: path
+      nginx_conf:
+        description: nginx's main configuration, for C(nginx -t) and the reload.
+        type: path
+      nginx_binary:
+        description: nginx executable.
+        type: str
+        default: nginx
+      front_url:
+        description: URL of the front (nginx), for the post-switch checks.
+        type: str
+      docker_host:
+        description: Docker engine to use (for example C(unix:///run/docker.sock)); E(DOCKER_HOST) when unset.
+        type: str
+      state_file:
+        description: Where the history is kept; C(.streamops-blue-green-<app>.json) in the project dir by default.
+        type: path
+seealso:
+  - module: streamops.maintenance.maintenance_window
+"""
+
+EXAMPLES = r"""
+- name: Deploy stream-api 2026.11.2 on Kubernetes, in the weekly window
+  streamops.maintenance.blue_green_deploy:
+    state: deployed
+    platform: kubernetes
+    app: stream-api
+    image: registry.internal/stream-api
+    version: "2026.11.2"
+    kubernetes:
+      namespace: stream-systems
+      port_name: http
+    smoke_checks:
+      - {path: /health, status: 200}
+      - {path: /version, contains: "2026.11.2"}
+    keep_previous_for: 24h
+    reason: CHG-1234
+    windows: "{{ maintenance_windows }}"
+    window: weekly
+
+- name: Roll back at once to what ran before
+  streamops.maintenance.blue_green_deploy:
+    state: rolled_back
+    platform: kubernetes
+    app: stream-api
+    image: registry.internal/stream-api
+    kubernetes: {namespace: stream-systems}
+    emergency: {approved_by: oncall, reason: "errors after deploy", ticket: INC-77}
+
+- name: VitalStream api-gateway behind nginx
+  streamops.maintenance.blue_green_deploy:
+    state: deployed
+    platform: compose
+    app: api-gateway
+    image: vitalstream/api-gateway
+    version: "{{ patched_version }}"
+    compose:
+      project_dir: /opt/vitalstream/deploy
+      ports: {blue: 8081, green: 8082}
+      nginx_upstream_file: /etc/nginx/conf.d/api-gateway-upstream.inc
+      nginx_conf: /etc/nginx/nginx.conf
+      front_url: http://127.0.0.1:8080
+    smoke_checks:
+      - {path: /health}
+    windows: "{{ maintenance_windows }}"
+
+- name: Where is the traffic?
+  streamops.maintenance.blue_green_deploy:
+    state: status
+    platform: kubernetes
+    app: stream-api
+    kubernetes: {namespace: stream-systems}
+  register: bg
+"""
+
+RETURN = r"""
+active_before:
+  description: Colour that had the traffic before.
+  returned: state deployed or rolled_back
+  type: str
+active_after:
+  description: Colour that has the traffic now, read back from the platform (also after a failure).
+  returned: state deployed or rolled_back
+  type: str
+version_before:
+  description: Version that had the traffic before.
+  returned: state deployed or rolled_back
+  type: str
+version_after:
+  description: Version live now (null after a failure; see RV(active_after)).
+  returned: state deployed or rolled_back
+  type: str
+plan:
+  description: From (colour, version), to (colour, version), and the objects that change.
+  returned: when something would change
+  type: dict
+checks:
+  description: Each smoke and post-switch check with its target, result and detail.
+  returned: state deployed or rolled_back
+  type: list
+  elements: dict
+steps:
+  description: What was done, with the seconds since the start (the switch with its own duration).
+  returned: state deployed or rolled_back
+  type: list
+  elements: dict
+active:
+  description: Colour with the traffic.
+  returned: state status
+  type: str
+colours:
+  description: Per colour whether it exists, its version, readiness, replicas and keep time.
+  returned: state status
+  type: dict
+history:
+  description: The deploy history recorded on the platform, oldest first.
+  returned: state status
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.streamops.maintenance.plugins.module_utils.blue_green_runner import run_blue_green_deploy
+from ansible_collections.streamops.maintenance.plugins.module_utils.module_runner import run_and_exit
+from ansible_collections.streamops.maintenance.plugins.module_utils.window import window_guard_argument_spec
+
+
+def argument_spec() -> dict:
+    spec = window_guard_argument_spec()
+    spec.update(
+        state=dict(type="str", required=True, choices=["deployed", "rolled_back", "status"]),
+        platform=dict(type="str", required=True, choices=["kubernetes", "compose"]),
+        app=dict(type="str", required=True),
+        image=dict(type="str"),
+        version=dict(type="str"),
+        to_version=dict(type="str"),
+        ready_timeout=dict(type="int", default=300),
+        smoke_checks=dict(type="list", elements="dict", default=[]),
+        post_checks=dict(type="list", elements="dict"),
+        migration=dict(type="dict", options=dict(
+            command=dict(type="list", elements="str"),
+            rollback_command=dict(type="list", elements="str"),
+            timeout=dict(type="int", default=600),
+        )),
+        keep_previous_for=dict(type="str"),
+        deployed_by=dict(type="str"),
+        reason=dict(type="str"),
+        kubernetes=dict(type="dict", options=dict(
+            kubeconfig=dict(type="path"),
+            context=dict(type="str"),
+            namespace=dict(type="str", default="default"),
+            container=dict(type="str"),
+            service=dict(type="str"),
+            preview_service=dict(type="str"),
+            colour_label=dict(type="str", default="color"),
+            port_name=dict(type="str"),
+        )),
+        compose=dict(type="dict", options=dict(
+            project_dir=dict(type="path"),
+            compose_file=dict(type="path"),
+            ports=dict(type="dict"),
+            nginx_upstream_file=dict(type="path"),
+            nginx_conf=dict(type="path"),
+            nginx_binary=dict(type="str", default="nginx"),
+            front_url=dict(type="str"),
+            docker_host=dict(type="str"),
+            state_file=dict(type="path"),
+        )),
+    )
+    return spec
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           required_if=[("platform", "kubernetes", ("kubernetes",)),
+                                        ("platform", "compose", ("compose",))])
+    missing: dict = {}
+    if module.params["platform"] == "kubernetes":
+        from ansible_collections.streamops.maintenance.plugins.module_utils.platform_k8s import (  # noqa: PLC0415
+            KUBERNETES_IMPORT_ERROR,
+        )
+        missing["kubernetes"] = KUBERNETES_IMPORT_ERROR
+    run_and_exit(module, run_blue_green_deploy, missing)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""blue_green_deploy on the lab's real Kubernetes 1.20, asserted by requesting through the Service's endpoints.
+
+The pods use the host's network (the lab engine has no pod network), each colour on
+its own loopback port; the Service's Endpoints are what a front (kube-proxy, an
+ingress) would send traffic to, so a GET to each endpoint is where traffic really goes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from string import Template
+
+import docker
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.streamops.maintenance.plugins.modules import blue_green_deploy
+from lab.harness.base import free_port, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.k8s]
+
+ALWAYS = [{"name": "always", "rrule": "FREQ=DAILY;BYHOUR=0;BYMINUTE=0", "duration": "23h59m"}]
+WEEKLY = [{"name": "weekly", "rrule": "FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=0", "duration": "2h"}]
+OUTSIDE = "2026-11-24T15:00:00Z"
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# The app picks its behaviour from its version label (all tags are the same busybox image):
+# "never-ready" never serves /health, "smoke-fail" serves a wrong /version.
+APP = r"""
+v="$APP_VERSION"; mkdir -p /www
+case "$v" in *never-ready*) exec sleep 3600;; esac
+echo ok > /www/health
+case "$v" in *smoke-fail*) echo broken > /www/version;; *) echo "$v" > /www/version;; esac
+exec httpd -f -p "127.0.0.1:$APP_PORT" -h /www
+"""
+MANIFEST = Template("""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: bgapp-$colour, labels: {app: bgapp, color: $colour}}
+spec:
+  replicas: $replicas
+  progressDeadlineSeconds: 120
+  # The idle colour has no traffic: replace its pod outright (host network: a new pod could
+  # not bind the port while the old one runs).
+  strategy: {type: Recreate}
+  selector: {matchLabels: {app: bgapp, color: $colour}}
+  template:
+    metadata:
+      labels: {app: bgapp, color: $colour, app.kubernetes.io/version: "v1"}
+    spec:
+      hostNetwork: true
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: bgapp
+          image: bg-app:v1
+          imagePullPolicy: Never
+          command: ["/bin/sh", "-c", $script]
+          env:
+            - {name: APP_PORT, value: "$port"}
+            - name: APP_VERSION
+              valueFrom: {fieldRef: {fieldPath: "metadata.labels['app.kubernetes.io/version']"}}
+          ports: [{name: http, containerPort: $port}]
+          readinessProbe:
+            exec: {command: [wget, -q, -Y, "off", -O, /dev/null, "http://127.0.0.1:$port/health"]}
+            periodSeconds: 1
+""")
+SERVICE = """
+apiVersion: v1
+kind: Service
+metadata: {name: bgapp}
+spec:
+  selector: {app: bgapp, color: blue}
+  ports: [{name: http, port: 80, targetPort: http}]
+"""
+
+
+@pytest.fixture(scope="module")
+def images(k8s_cluster):
+    client = docker.DockerClient(base_url=k8s_cluster.info.docker_host)
+    try:
+        base = client.images.get(k8s_cluster.image)
+        for tag in ("v1", "v2", "v3", "v4-never-ready", "v5-smoke-fail"):
+            base.tag("bg-app", tag)
+        yield "bg-app"
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def estate(k8s_cluster, k8s_namespace, images):
+    """bgapp-blue (v1, 1 pod, with the traffic) and bgapp-green (0 pods), each on its own loopback port."""
+    ports = {"blue": free_port(), "green": free_port()}
+    docs = [MANIFEST.substitute(colour=colour, replicas=1 if colour == "blue" else 0, port=ports[colour],
+                                script=json.dumps(APP)) for colour in ("blue", "green")]
+    k8s_cluster.kubectl("apply", "-f", "-", namespace=k8s_namespace, stdin="\n---\n".join(docs + [SERVICE]))
+    k8s_cluster.kubectl("rollout", "status", "deployment/bgapp-blue", "--timeout=60s", namespace=k8s_namespace)
+    wait_for(lambda: front_versions(k8s_cluster, k8s_namespace) == ["v1"], timeout=30, what="v1 behind the Service")
+    return {"namespace": k8s_namespace, "ports": ports}
+
+
+def endpoints(k8s_cluster, namespace):
+    out = json.loads(k8s_cluster.kubectl("get", "endpoints", "bgapp", "-o", "json", namespace=namespace))
+    return [(a["ip"], p["port"]) for s in out.get("subsets") or [] for a in s.get("addresses") or []
+            for p in s.get("ports") or []]
+
+
+def get(url, timeout=2.0):
+    with DIRECT.open(url, timeout=timeout) as response:
+        return response.read().decode().strip()
+
+
+def front_versions(k8s_cluster, namespace):
+    """What traffic through the Service gets: GET /version on every endpoint."""
+    return sorted({get(f"http://{ip}:{port}/version") for ip, port in endpoints(k8s_cluster, namespace)})
+
+
+def module_args(k8s_cluster, estate, **args):
+    return {"platform": "kubernetes", "app": "bgapp", "image": "bg-app", "windows": ALWAYS,
+            "kubernetes": {"kubeconfig": k8s_cluster.kubeconfig, "namespace": estate["namespace"],
+                           "port_name": "http"},
+            "smoke_checks": [{"path": "/version", "contains": args.get("version") or "v"}],
+            "ready_timeout": 60, **args}
+
+
+def run(k8s_cluster, estate, capsys, **args):
+    with patch_module_args(module_args(k8s_cluster, estate, **args)), pytest.raises(SystemExit) as exited:
+        blue_green_deploy.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result.get("failed", False) == (exited.value.code != 0)
+    return result.get("failed", False), result
+
+
+def test_deploy_switches_traffic_and_keeps_the_previous_colour(k8s_cluster, estate, capsys):
+    failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v2", reason="CHG-1")
+    assert not failed, result
+    assert front_versions(k8s_cluster, estate["namespace"]) == ["v2"]
+    assert result["active_before"] == "blue" and result["active_after"] == "green"
+    ns = estate["namespace"]
+    # The previous version still runs, ready, for an instant rollback.
+    assert get(f"http://127.0.0.1:{estate['ports']['blue']}/version") == "v1"
+    selector = json.loads(k8s_cluster.kubectl("get", "service", "bgapp", "-o", "json", namespace=ns))["spec"]["selector"]
+    assert selector["color"] == "green"
+    failed, again = run(k8s_cluster, estate, capsys, state="deployed", version="v2")
+    assert not failed and again["changed"] is False
+    failed, status = run(k8s_cluster, estate, capsys, state="status")
+    assert status["active"] == "green" and status["colours"]["blue"]["version"] == "v1"
+    assert [e["result"] for e in status["history"]] == ["switching", "live"]
+    assert status["history"][-1]["reason"] == "CHG-1"
+
+
+def test_check_mode_plans_and_changes_nothing(k8s_cluster, estate, capsys):
+    failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v2", _ansible_check_mode=True)
+    assert not failed and result["changed"] is True
+    assert result["plan"]["from"] == {"colour": "blue", "version": "v1"}
+    assert result["plan"]["to"] == {"colour": "green", "version": "v2"}
+    assert front_versions(k8s_cluster, estate["namespace"]) == ["v1"]
+    replicas = k8s_cluster.kubectl("get", "deployment", "bgapp-green", "-o", "jsonpath={.spec.replicas}",
+                                   namespace=estate["namespace"])
+    assert replicas == "0"
+
+
+def test_a_version_that_never_gets_ready_never_gets_traffic(k8s_cluster, estate, capsys):
+    failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v4-never-ready", ready_timeout=8)
+    assert failed and "did not become ready" in result["msg"] and "traffic stays on blue" in result["msg"]
+    assert front_versions(k8s_cluster, estate["namespace"]) == ["v1"]
+
+
+def test_a_version_that_fails_smoke_never_gets_traffic(k8s_cluster, estate, capsys):
+    failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v5-smoke-fail")
+    assert failed and "smoke checks on green failed" in result["msg"], result["msg"]
+    assert "does not contain 'v5-smoke-fail'" in result["msg"]
+    assert front_versions(k8s_cluster, estate["namespace"]) == ["v1"]
+
+
+def test_a_failure_after_the_switch_puts_traffic_back(k8s_cluster, estate, capsys):
+    failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v2",
+                         post_checks=[{"path": "/version", "contains": "v9", "retries": 1}])
+    assert failed and "post-switch checks failed" in result["msg"] and "traffic is back on blue (v1)" in result["msg"]
+    assert result["active_after"] == "blue"
+    assert front_versions(k8s_cluster, estate["namespace"]) == ["v1"]
+
+
+def test_rollback_is_instant_and_can_name_an_older_version(k8s_cluster, estate, capsys):
+    for version in ("v2", "v3"):
+        failed, result = run(k8s_cluster, estate, capsys, state="deployed", version=version)
+        assert not failed, result["msg"]
+    assert front_versions(k8s_cluster, estate["namespace"]) == ["v3"]
+    failed, result = run(k8s_cluster, estate, capsys, state="rolled_back")
+    assert not failed and result["version_after"] == "v2", result
+    assert front_versions(k8s_cluster, estate["namespace"]) == ["v2"]
+    switched = next(step for step in result["steps"] if step["step"] == "switched")
+    assert switched["seconds"] < 2
+    failed, result = run(k8s_cluster, estate, capsys, state="rolled_back", to_version="v1")
+    assert not failed and result["version_after"] == "v1", result
+    assert front_versions(k8s_cluster, estate["namespace"]) == ["v1"]
+    failed, result = run(k8s_cluster, estate, capsys, state="rolled_back", to_version="v7")
+    assert failed and "to_version 'v7' was never live here" in result["msg"]
+
+
+def test_traffic_does_not_move_outside_the_window(k8s_cluster, estate, capsys):
+    failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v2", windows=WEEKLY, now=OUTSIDE)
+    assert failed and "refusing to switch traffic to v2" in result["msg"]
+    assert front_versions(k8s_cluster, estate["namespace"]) == ["v1"]
+    failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v2", windows=WEEKLY, now=OUTSIDE,
+                         emergency={"approved_by": "oncall", "reason": "CVE fix", "ticket": "INC-9"})
+    assert not failed, result
+    assert front_versions(k8s_cluster, estate["namespace"]) == ["v2"]
+
+
+KILLABLE = """
+import json, sys
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.streamops.maintenance.plugins.modules import blue_green_deploy
+with patch_module_args(json.loads(sys.argv[1])):
+    blue_green_deploy.main()
+"""
+
+
+def test_killed_mid_deploy_then_rerun_converges_with_healthy_traffic_throughout(k8s_cluster, estate, capsys):
+    ns = estate["namespace"]
+    seen, stop = [], threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            try:
+                seen.append(front_versions(k8s_cluster, ns) or ["(no endpoint)"])
+            except (OSError, ValueError) as exc:
+                seen.append([f"error: {exc}"])
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        args = module_args(k8s_cluster, estate, state="deployed", version="v2")
+        proc = subprocess.Popen([sys.executable, "-c", KILLABLE, json.dumps(args)], stdout=subprocess.PIPE,
+                                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        # Killed while green rolls out: after the Deployment was patched, before the switch.
+        wait_for(lambda: k8s_cluster.kubectl("get", "deployment", "bgapp-green", "-o", "jsonpath={.spec.replicas}",
+                                             namespace=ns) == "1", timeout=60, what="green being deployed")
+        proc.kill()
+        proc.wait()
+        assert front_versions(k8s_cluster, ns) == ["v1"]
+        failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v2")
+        assert not failed, result
+    finally:
+        stop.set()
+        poller.join(5)
+    assert front_versions(k8s_cluster, ns) == ["v2"]
+    assert seen and all(versions in (["v1"], ["v2"]) for versions in seen), sorted(map(str, seen))[-5:]
