@@ -167,11 +167,13 @@ def run_check(check: Check, base_url: str, env: dict[str, str]) -> tuple[bool, s
 
 
 def run_checks(checks: list[Check], targets: list[str], env: dict[str, str], stage: str) -> list[dict[str, Any]]:
-    if checks and not targets:
-        return [{"stage": stage, "check": "targets", "passed": False, "detail": "no target to check (no ready endpoint)"}]
     results = []
     for check in checks:
-        for target in targets if not check.command else targets[:1]:
+        if not check.command and not targets:
+            results.append({"stage": stage, "check": check.name, "target": None, "passed": False,
+                            "detail": "no target to check (no ready endpoint)"})
+        # A command check runs once (it is given the first target); an HTTP check runs on every target.
+        for target in (targets[:1] or [""]) if check.command else targets:
             passed, detail = run_check(check, target, env)
             results.append({"stage": stage, "check": check.name, "target": target, "passed": passed, "detail": detail})
     return results

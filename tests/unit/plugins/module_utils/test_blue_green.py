@@ -1,0 +1,158 @@
+"""The blue/green decisions over an in-memory platform: what moves traffic and what never does.
+
+The real drivers are tested against the lab's Kubernetes and Docker engine
+(tests/integration/test_blue_green_*.py); this checks the flow's rules alone.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from ansible_collections.streamops.maintenance.plugins.module_utils.blue_green import (
+    BlueGreen,
+    ColourState,
+    DeployError,
+    Options,
+    parse_checks,
+)
+from ansible_collections.streamops.maintenance.plugins.module_utils.blue_green_runner import validate
+from ansible_collections.streamops.maintenance.plugins.module_utils.errors import WindowClosedError
+from ansible_collections.streamops.maintenance.plugins.module_utils.window import guard_from_params
+
+
+class MemoryPlatform:
+    kind = "memory"
+
+    def __init__(self, live="v1", ready_fails=False):
+        self.states = {"blue": ColourState("blue", True, live, True, 1), "green": ColourState("green")}
+        self.traffic = "blue"
+        self.ready_fails = ready_fails
+        self.log = []
+        self.entries = []
+
+    def colours(self):
+        return {c: ColourState(**vars(s)) for c, s in self.states.items()}
+
+    def active(self):
+        return self.traffic
+
+    def plan(self, colour, version):
+        return [f"{colour} -> {version}"]
+
+    def deploy(self, colour, version):
+        self.log.append(("deploy", colour, version))
+        self.states[colour] = ColourState(colour, True, version, False, 1)
+
+    def wait_ready(self, colour, version, timeout):
+        if self.ready_fails:
+            raise DeployError(msg="CrashLoopBackOff")
+        self.states[colour].ready = True
+
+    def targets(self, colour):
+        return []
+
+    def front_targets(self):
+        return []
+
+    def switch(self, colour):
+        self.log.append(("switch", colour))
+        self.traffic = colour
+
+    def history(self):
+        return list(self.entries)
+
+    def save_history(self, entries):
+        self.entries = entries
+
+    def mark_kept(self, colour, until):
+        self.states[colour].keep_until = until
+
+    def retire(self, colour):
+        self.log.append(("retire", colour))
+        self.states[colour].replicas = 0
+
+
+def options(**overrides):
+    values = {"version": "v2", "ready_timeout": 5, "smoke": [], "post": []}
+    values.update(overrides)
+    return Options(**values)
+
+
+def command_check(code):
+    return parse_checks([{"command": ["sh", "-c", f"exit {code}"], "retries": 1}], "checks")
+
+
+def test_a_good_deploy_switches_and_keeps_the_previous_colour():
+    platform = MemoryPlatform()
+    outcome = BlueGreen(platform, None, options(smoke=command_check(0)), check_mode=False).deploy("v2")
+    assert not outcome.failed and platform.traffic == "green" and platform.states["blue"].version == "v1"
+    assert [e["result"] for e in platform.entries] == ["switching", "live"]
+
+
+def test_smoke_failure_never_moves_traffic_and_undoes_the_migration(tmp_path):
+    marker = tmp_path / "undone"
+    platform = MemoryPlatform()
+    flow = BlueGreen(platform, None, options(smoke=command_check(1), migration=["true"],
+                                             migration_rollback=["touch", str(marker)]), check_mode=False)
+    outcome = flow.deploy("v2")
+    assert outcome.failed and "smoke checks on green failed" in outcome.msg and "migration rolled back" in outcome.msg
+    assert platform.traffic == "blue" and ("switch", "green") not in platform.log and marker.exists()
+
+
+def test_post_switch_failure_switches_back():
+    platform = MemoryPlatform()
+    outcome = BlueGreen(platform, None, options(post=command_check(3)), check_mode=False).deploy("v2")
+    assert outcome.failed and "traffic is back on blue (v1)" in outcome.msg
+    assert platform.log[-2:] == [("switch", "green"), ("switch", "blue")] and platform.traffic == "blue"
+
+
+def test_not_ready_never_moves_traffic():
+    platform = MemoryPlatform(ready_fails=True)
+    outcome = BlueGreen(platform, None, options(), check_mode=False).deploy("v2")
+    assert outcome.failed and "CrashLoopBackOff" in outcome.msg and platform.traffic == "blue"
+
+
+def test_outside_the_window_nothing_changes():
+    guard = guard_from_params({"windows": [{"name": "w", "rrule": "FREQ=WEEKLY;BYDAY=SU;BYHOUR=2", "duration": "1h"}],
+                               "now": "2026-11-24T15:00:00Z"})
+    platform = MemoryPlatform()
+    with pytest.raises(WindowClosedError, match="refusing to switch traffic to v2"):
+        BlueGreen(platform, guard, options(), check_mode=False).deploy("v2")
+    assert platform.log == []
+
+
+def test_check_mode_and_the_live_version_change_nothing():
+    platform = MemoryPlatform()
+    outcome = BlueGreen(platform, None, options(), check_mode=True).deploy("v2")
+    assert outcome.changed and outcome.plan["to"] == {"colour": "green", "version": "v2"} and platform.log == []
+    outcome = BlueGreen(platform, None, options(), check_mode=False).deploy("v1")
+    assert not outcome.changed and platform.log == []
+
+
+def test_rollback_needs_a_ready_kept_colour_and_expired_keeps_are_retired():
+    platform = MemoryPlatform()
+    with pytest.raises(DeployError, match="no previous version is kept on green"):
+        BlueGreen(platform, None, options(), check_mode=False).rollback()
+    BlueGreen(platform, None, options(), check_mode=False).deploy("v2")
+    outcome = BlueGreen(platform, None, options(), check_mode=False).rollback()
+    assert outcome.version_after == "v1" and platform.traffic == "blue"
+    platform.states["green"].keep_until = "2026-01-01T00:00:00+00:00"
+    later = BlueGreen(platform, None, options(), check_mode=False, clock=lambda: datetime(2026, 2, 1, tzinfo=timezone.utc))
+    assert later.deploy("v1").changed and ("retire", "green") in platform.log and platform.traffic == "blue"
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"state": "deployed"}, "state deployed needs version"),
+    ({"state": "deployed", "version": "v 2"}, "is not an image tag"),
+    ({"state": "rolled_back", "version": "v2"}, "use to_version"),
+    ({"state": "deployed", "version": "v2", "ready_timeout": 0}, "ready_timeout 0"),
+    ({"state": "deployed", "version": "v2", "smoke_checks": [{"path": "health"}]}, "must start with '/'"),
+    ({"state": "deployed", "version": "v2", "smoke_checks": [{"command": "curl x"}]}, "list of strings"),
+    ({"state": "deployed", "version": "v2", "smoke_checks": [{"pth": "/"}]}, "unknown key(s) pth"),
+    ({"state": "deployed", "version": "v2", "migration": {"rollback_command": ["x"]}}, "needs migration.command"),
+])
+def test_bad_input_is_named(params, message):
+    with pytest.raises(DeployError) as caught:
+        validate({"ready_timeout": 300, **params})
+    assert message in caught.value.msg
