@@ -149,9 +149,67 @@ def kubernetes() -> None:
         cluster.stop()
 
 
+def compose() -> None:
+    import shutil  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    from lab.harness.compose_app import compose_command, remove_project  # noqa: PLC0415
+    from lab.harness.docker_engine import DockerEngine  # noqa: PLC0415
+    from lab.harness.nginx import NginxFront  # noqa: PLC0415
+
+    if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        print("compose: nginx is not installed (make deps installs nginx-light); skipped")
+        return
+    root = Path(tempfile.mkdtemp(prefix="streamops-bench-bg-"))
+    engine = DockerEngine(root / "docker")
+    engine.ensure()
+    nginx = None
+    app = "bgbench"
+    try:
+        base = engine.client().images.get(engine.base_image())
+        versions = [f"b{n}" for n in range(ROUNDS)]
+        for tag in ["v1", *versions]:
+            base.tag("streamops-lab/bg-app", tag)
+        upstream = root / "upstream.conf"
+        upstream.write_text(f"upstream {app} {{ server 127.0.0.1:{free_port()}; }}\n")
+        (root / "project").mkdir()
+        nginx = NginxFront(root / "nginx", upstream_file=upstream, upstream_name=app)
+        nginx.start()
+        params = {"platform": "compose", "app": app, "image": "streamops-lab/bg-app", "windows": ALWAYS,
+                  "window": None, "blackouts": None, "timezone": "UTC", "emergency": None, "now": None,
+                  "to_version": None, "kubernetes": None,
+                  "compose": {"project_dir": str(root / "project"),
+                              "compose_file": str(REPO / "lab" / "compose" / "bluegreen" / "docker-compose.yml"),
+                              "ports": {"blue": free_port(), "green": free_port()},
+                              "nginx_upstream_file": str(upstream), "nginx_conf": str(nginx.conf),
+                              "nginx_binary": nginx.binary, "front_url": nginx.url, "docker_host": engine.host,
+                              "state_file": None},
+                  "smoke_checks": [{"path": "/health"}], "post_checks": None, "ready_timeout": 60,
+                  "migration": None, "keep_previous_for": None, "deployed_by": "bench", "reason": "bench"}
+        result = run_blue_green_deploy({**params, "state": "deployed", "version": "v1"}, check_mode=False)
+        assert not result["failed"], result["msg"]
+        with Poller(lambda: get(nginx.url + "/health")) as poller:
+            figures = rounds(params, poller, versions)
+        report("compose", figures)
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        env = {**engine.docker_env(), "APP_IMAGE": "x:down", "APP_VERSION": "down", "APP_PORT": "1",
+               "APP_COLOUR": "down"}
+        for colour in ("blue", "green"):
+            subprocess.run([*compose_command(engine.host), "-p", f"{app}-{colour}", "-f",
+                            str(REPO / "lab" / "compose" / "bluegreen" / "docker-compose.yml"), "down",
+                            "--timeout", "5"], env=env, capture_output=True, check=False)
+            remove_project(engine, f"{app}-{colour}")
+        engine.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> int:
     print(f"{ROUNDS} deploy + rollback rounds per platform", flush=True)
     kubernetes()
+    compose()
     return 0
 
 

@@ -49,6 +49,21 @@ def log_tail(log: Path | None, lines: int = 15) -> str:
     return "\n--- last lines of {} ---\n{}".format(log, "\n".join(tail))
 
 
+def children_by_parent() -> dict[int, list[int]]:
+    """Every process's children, from /proc (a process may vanish while it is read)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

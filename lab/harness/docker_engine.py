@@ -34,7 +34,7 @@ from typing import Literal
 import docker
 import docker.errors
 
-from .base import LOOPBACK, HarnessError, ServiceRecord, log_tail, pid_alive, spawn, stop_pid
+from .base import LOOPBACK, HarnessError, ServiceRecord, children_by_parent, log_tail, pid_alive, spawn, stop_pid
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 DEFAULT_DATA_ROOT = Path("/var/lib/docker")
@@ -562,16 +562,7 @@ def _engine_processes() -> Iterator[tuple[int, list[str]]]:
 
 def _descendants(root: int) -> list[int]:
     """All live descendants of ``root``, parents before children."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+    children = children_by_parent()
     found: list[int] = []
     queue = list(children.get(root, []))
     while queue:

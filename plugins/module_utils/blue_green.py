@@ -383,7 +383,7 @@ class BlueGreen:
             return ""
         problem = run_hook(self.options.migration_rollback, "migration rollback", env, self.options.hook_timeout)
         self.step("migration rollback", passed=problem is None)
-        return f"; migration rolled back" if problem is None else f"; {problem} (the migration is NOT undone)"
+        return "; migration rolled back" if problem is None else f"; {problem} (the migration is NOT undone)"
 
     # ----------------------------------------------------------------- rollback
 

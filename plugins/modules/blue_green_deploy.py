@@ -151,10 +151,12 @@ options:
           E(APP_IMAGE), E(APP_VERSION), E(APP_PORT) and E(APP_COLOUR) from the module.
         type: path
       ports:
-        description: Loopback port of each colour, as C({blue: 8081, green: 8082}).
+        description: "Loopback port of each colour, as C({blue: 8081, green: 8082})."
         type: dict
       nginx_upstream_file:
-        description: The file (included by nginx) whose upstream the switch rewrites.
+        description:
+          - The file (included by nginx) whose upstream the switch rewrites. The module owns it and writes it
+            whole; keep other directives (C(keepalive)) out of it.
         type: path
       nginx_conf:
         description: nginx's main configuration, for C(nginx -t) and the reload.

@@ -1,0 +1,425 @@
+"""Blue/green on docker compose behind a real nginx, asserted by requesting through nginx.
+
+Each test gets its own app name (two compose projects on the lab Docker
+engine, from lab/compose/bluegreen) and its own nginx master on a free
+loopback port, and leaves no container and no nginx process behind. Where
+the traffic goes is always read from a GET through nginx, never from the
+outcome of the flow.
+"""
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.streamops.maintenance.plugins.module_utils.blue_green import (
+    BlueGreen,
+    DeployError,
+    Options,
+    Outcome,
+    parse_checks,
+)
+from ansible_collections.streamops.maintenance.plugins.module_utils.platform_compose import ComposePlatform
+from lab.harness.base import free_port, pid_alive
+from lab.harness.compose_app import PROJECT_LABEL, compose_command, remove_project
+from lab.harness.docker_engine import DockerEngine
+from lab.harness.nginx import NginxFront
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO / "lab" / "compose" / "bluegreen" / "docker-compose.yml"
+IMAGE = "streamops-lab/bg-app"
+# All tags of the lab busybox image; bin/app.sh picks the behaviour from the version.
+VERSIONS = ("v1", "v2", "v3-never-ready", "v4-smoke-fail", "v5-crash")
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    try:
+        with DIRECT.open(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def version_checks(version: str, what: str) -> list:
+    return parse_checks([{"path": "/version", "contains": version, "retries": 1}], what)
+
+
+@dataclass
+class Stack:
+    """One app: its driver, its nginx, the engine."""
+
+    app: str
+    platform: ComposePlatform
+    nginx: NginxFront
+    engine: DockerEngine
+    # (colour, switch() called, switch() returned), monotonic.
+    switched: list[tuple[str, float, float]] = field(default_factory=list)
+
+    def flow(self, version: str | None = None, *, ready_timeout: float = 30.0, post: list | None = None,
+             to_version: str | None = None, keep_previous_for: timedelta | None = None) -> BlueGreen:
+        smoke = version_checks(version, "smoke") if version else []
+        options = Options(version=version, ready_timeout=ready_timeout, smoke=smoke,
+                          post=smoke if post is None else post, to_version=to_version,
+                          keep_previous_for=keep_previous_for)
+        return BlueGreen(self.platform, guard=None, options=options, check_mode=False)
+
+    def deploy(self, version: str, **kwargs: object) -> Outcome:
+        return self.flow(version, **kwargs).deploy(version)
+
+    def front(self) -> str:
+        """What answers /version through nginx: where the traffic really goes."""
+        status, body = get(self.nginx.url + "/version")
+        assert status == 200, f"front answered {status}: {body}"
+        return body
+
+    def direct(self, colour: str) -> str:
+        status, body = get(self.platform.targets(colour)[0] + "/version")
+        assert status == 200, f"{colour} answered {status}: {body}"
+        return body
+
+    def container_ids(self, colour: str) -> list[str]:
+        return sorted(c.id for c in self.engine.client().containers.list(
+            all=True, filters={"label": f"{PROJECT_LABEL}={self.app}-{colour}"}))
+
+
+@pytest.fixture(scope="module")
+def bg_image(docker_engine: DockerEngine, lab_image: str) -> Iterator[str]:
+    client = docker_engine.client()
+    base = client.images.get(lab_image)
+    for version in VERSIONS:
+        base.tag(IMAGE, version)
+    try:
+        yield IMAGE
+    finally:
+        for version in VERSIONS:
+            # Only the tag goes: the base image keeps its own.
+            client.images.remove(f"{IMAGE}:{version}")
+
+
+def compose_down(engine: DockerEngine, app: str) -> None:
+    """`compose down` of both colours (concurrently), then anything left by label; none may remain."""
+    env = engine.docker_env()
+    env.update({"APP_IMAGE": f"{IMAGE}:down", "APP_VERSION": "down", "APP_PORT": "1", "APP_COLOUR": "down"})
+    client = engine.client()
+    running = []
+    for colour in ("blue", "green"):
+        project = f"{app}-{colour}"
+        if client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"}):
+            running.append(subprocess.Popen(  # noqa: S603
+                [*compose_command(engine.host), "-p", project, "-f", str(COMPOSE_FILE), "down", "-v",
+                 "--timeout", "5"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    for proc in running:
+        proc.wait(timeout=120)
+    left = []
+    for colour in ("blue", "green"):
+        remove_project(engine, f"{app}-{colour}")
+        left += [c.name for c in client.containers.list(
+            all=True, filters={"label": f"{PROJECT_LABEL}={app}-{colour}"})]
+    assert not left, f"containers left after down: {left}"
+
+
+@pytest.fixture
+def stack(docker_engine: DockerEngine, bg_image: str, tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    app = f"bg{uuid.uuid4().hex[:8]}"
+    upstream = tmp_path / "upstream.conf"
+    # Before the first deploy the front points at neither colour (a closed port): nothing has the traffic.
+    upstream.write_text(f"upstream {app} {{ server 127.0.0.1:{free_port()}; }}\n")
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "project").mkdir()
+    nginx = NginxFront(tmp_path / "nginx", upstream_file=upstream, upstream_name=app,
+                       extra_include=str(tmp_path / "extra" / "*.conf"))
+    platform = ComposePlatform(
+        app=app, project_dir=str(tmp_path / "project"), compose_file=str(COMPOSE_FILE), image=bg_image,
+        ports={"blue": free_port(), "green": free_port()}, nginx_upstream_file=str(upstream),
+        nginx_conf=str(nginx.conf), nginx_binary=nginx.binary, front_url=nginx.url,
+        docker_host=docker_engine.host, ready_timeout_poll=0.1)
+    stack = Stack(app, platform, nginx, docker_engine)
+    real_switch = platform.switch
+
+    def timed_switch(colour: str) -> None:
+        called = time.monotonic()
+        real_switch(colour)
+        stack.switched.append((colour, called, time.monotonic()))
+
+    monkeypatch.setattr(platform, "switch", timed_switch)
+    master = None
+    try:
+        nginx.start()
+        master = nginx.proc.pid
+        yield stack
+    finally:
+        try:
+            nginx.stop()
+        finally:
+            compose_down(docker_engine, app)
+    assert master is None or not pid_alive(master)
+
+
+class Poller(threading.Thread):
+    """GET <front>/version every ``interval`` seconds: (start, end, body or None, error)."""
+
+    def __init__(self, url: str, interval: float = 0.005) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.interval = interval
+        self.samples: list[tuple[float, float, str | None, str]] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            began = time.monotonic()
+            body, error = None, ""
+            try:
+                status, text = get(self.url, timeout=5)
+                body, error = (text, "") if status == 200 else (None, f"HTTP {status}: {text[:80]}")
+            except (urllib.error.URLError, OSError) as exc:
+                error = str(exc)
+            self.samples.append((began, time.monotonic(), body, error))
+            time.sleep(self.interval)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(timeout=10)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_happy_path_blue_then_green_keeps_blue(stack: Stack) -> None:
+    assert stack.platform.active() is None
+    first = stack.deploy("v1")
+    assert not first.failed, first.msg
+    assert first.changed and first.active_before is None
+    assert any(change.startswith(f"compose project {stack.app}-blue: create") for change in first.plan["changes"])
+    assert stack.front() == "v1"
+    assert stack.platform.active() == "blue"
+
+    second = stack.deploy("v2")
+    assert not second.failed, second.msg
+    assert stack.front() == "v2"
+    assert stack.platform.active() == "green"
+    assert [colour for colour, _called, _returned in stack.switched] == ["blue", "green"]
+    # The previous version keeps running on blue, ready for a rollback.
+    assert stack.direct("blue") == "v1"
+    states = stack.platform.colours()
+    assert (states["blue"].version, states["blue"].ready, states["blue"].replicas) == ("v1", True, 1)
+    assert (states["green"].version, states["green"].ready) == ("v2", True)
+    status = stack.flow().status()
+    assert status["active"] == "green"
+    assert [(e["version"], e["result"]) for e in status["history"] if e["action"] == "deploy"] == [
+        ("v1", "live"), ("v2", "live")]
+    assert Path(stack.platform.state_file).parent == Path(stack.platform.project_dir)
+
+
+def test_deploying_the_active_version_again_changes_nothing(stack: Stack) -> None:
+    assert not stack.deploy("v1").failed
+    before = stack.container_ids("blue")
+    again = stack.deploy("v1")
+    assert not again.failed and not again.changed, again.msg
+    assert "already has the traffic" in again.msg
+    assert stack.container_ids("blue") == before
+    assert stack.container_ids("green") == []
+    assert stack.front() == "v1"
+
+
+def test_previous_colour_is_stopped_once_its_keep_time_is_over(stack: Stack) -> None:
+    assert not stack.deploy("v1").failed
+    assert not stack.deploy("v2", keep_previous_for=timedelta(0)).failed
+    assert stack.platform.colours()["blue"].keep_until is not None
+    # The next run (nothing to deploy) finds blue's keep time over and stops it; green keeps the traffic.
+    again = stack.deploy("v2")
+    assert again.changed and [s["step"] for s in again.steps] == ["retired"], again.steps
+    blue = stack.platform.colours()["blue"]
+    assert (blue.exists, blue.replicas, blue.ready, blue.keep_until) == (True, 0, False, None)
+    assert {c.status for c in stack.engine.client().containers.list(
+        all=True, filters={"label": f"{PROJECT_LABEL}={stack.app}-blue"})} == {"exited"}
+    assert stack.front() == "v2"
+
+
+def test_never_ready_version_fails_fast_and_traffic_stays(stack: Stack) -> None:
+    assert not stack.deploy("v1").failed
+    began = time.monotonic()
+    outcome = stack.deploy("v3-never-ready", ready_timeout=20)
+    took = time.monotonic() - began
+    assert outcome.failed
+    assert "did not become ready" in outcome.msg and "unhealthy" in outcome.msg, outcome.msg
+    # Failed on the healthcheck, not by running into the ready timeout.
+    assert took < 20, f"took {took:.1f}s"
+    assert stack.front() == "v1"
+    assert stack.platform.active() == "blue"
+    assert [colour for colour, _called, _returned in stack.switched] == ["blue"]
+
+
+def test_crashing_version_fails_with_its_exit_code_and_output(stack: Stack) -> None:
+    assert not stack.deploy("v1").failed
+    outcome = stack.deploy("v5-crash", ready_timeout=20)
+    assert outcome.failed
+    assert "exited with code 3" in outcome.msg and "cannot start (test crash)" in outcome.msg, outcome.msg
+    assert stack.front() == "v1"
+
+
+def test_smoke_failure_stops_before_the_switch(stack: Stack) -> None:
+    assert not stack.deploy("v1").failed
+    outcome = stack.deploy("v4-smoke-fail")
+    assert outcome.failed
+    assert "smoke checks on green failed" in outcome.msg and "v4-smoke-fail" in outcome.msg, outcome.msg
+    assert stack.direct("green") == "broken"
+    assert stack.front() == "v1"
+    assert [colour for colour, _called, _returned in stack.switched] == ["blue"]
+
+
+def test_post_switch_failure_switches_back(stack: Stack) -> None:
+    assert not stack.deploy("v1").failed
+    # Passes the smoke checks on green directly; fails only through the front.
+    never = parse_checks([{"path": "/version", "contains": "never-there", "retries": 1}], "post")
+    outcome = stack.deploy("v2", post=never)
+    assert outcome.failed
+    assert "post-switch checks failed" in outcome.msg and "back on blue" in outcome.msg, outcome.msg
+    assert [colour for colour, _called, _returned in stack.switched] == ["blue", "green", "blue"]
+    assert stack.front() == "v1"
+    assert stack.platform.active() == "blue"
+
+
+def test_rollback_switches_back_to_the_kept_version(stack: Stack) -> None:
+    assert not stack.deploy("v1").failed
+    assert not stack.deploy("v2").failed
+    assert stack.front() == "v2"
+    began = time.monotonic()
+    outcome = stack.flow().rollback()
+    took = time.monotonic() - began
+    assert not outcome.failed and outcome.changed, outcome.msg
+    assert stack.front() == "v1"
+    assert stack.platform.active() == "blue"
+    # Only the switch: no deploy, no wait for readiness.
+    assert took < 3, f"rollback took {took:.2f}s"
+    assert stack.direct("green") == "v2"
+    assert stack.platform.colours()["green"].ready
+
+
+def test_no_request_fails_during_switches(stack: Stack) -> None:
+    assert not stack.deploy("v1").failed
+    poller = Poller(stack.nginx.url + "/version")
+    poller.start()
+    try:
+        time.sleep(0.2)
+        assert not stack.deploy("v2").failed
+        time.sleep(0.2)
+        assert not stack.flow().rollback().failed
+        time.sleep(0.2)
+    finally:
+        poller.stop()
+    failed = [sample for sample in poller.samples if sample[2] is None]
+    assert not failed, f"{len(failed)} of {len(poller.samples)} requests failed: {failed[:5]}"
+    assert len(poller.samples) > 100
+    # switch() returns only once the front routes to the new colour: no request begun after it sees the old one.
+    (_green, _called, to_green), (_blue, back_called, to_blue) = stack.switched[-2:]
+    after_green = [body for began, end, body, _error in poller.samples if to_green < began and end < back_called]
+    after_blue = [body for began, _end, body, _error in poller.samples if to_blue < began]
+    assert after_green and set(after_green) == {"v2"}
+    assert after_blue and set(after_blue) == {"v1"}
+
+
+def test_nginx_rejecting_the_config_restores_the_upstream(stack: Stack) -> None:
+    assert not stack.deploy("v1").failed
+    upstream = Path(stack.platform.nginx_upstream_file)
+    before = upstream.read_text()
+    (upstream.parent / "extra" / "broken.conf").write_text("this_is_no_directive on;\n")
+    with pytest.raises(DeployError) as caught:
+        stack.platform.switch("green")
+    assert "this_is_no_directive" in caught.value.msg and "restored" in caught.value.msg, caught.value.msg
+    assert upstream.read_text() == before
+    assert stack.platform.active() == "blue"
+    assert stack.front() == "v1"
+
+
+# --------------------------------------------------------------------------- through the module
+
+
+ALWAYS = [{"name": "always", "rrule": "FREQ=DAILY;BYHOUR=0;BYMINUTE=0", "duration": "23h59m"}]
+KILLABLE = """
+import json, sys
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.streamops.maintenance.plugins.modules import blue_green_deploy
+with patch_module_args(json.loads(sys.argv[1])):
+    blue_green_deploy.main()
+"""
+
+
+def module_args(stack: Stack, **args: object) -> dict:
+    platform = stack.platform
+    return {"platform": "compose", "app": stack.app, "image": IMAGE, "windows": ALWAYS, "ready_timeout": 30,
+            "compose": {"project_dir": platform.project_dir, "compose_file": platform.compose_file,
+                        "ports": dict(platform.ports), "nginx_upstream_file": platform.nginx_upstream_file,
+                        "nginx_conf": platform.nginx_conf, "nginx_binary": platform.nginx_binary,
+                        "front_url": platform.front_url, "docker_host": platform.docker_host},
+            "smoke_checks": [{"path": "/version", "contains": str(args.get("version") or "v")}], **args}
+
+
+def run_module(stack: Stack, capsys: pytest.CaptureFixture, **args: object) -> tuple[bool, dict]:
+    import json  # noqa: PLC0415
+
+    from ansible.module_utils.testing import patch_module_args  # noqa: PLC0415
+
+    from ansible_collections.streamops.maintenance.plugins.modules import blue_green_deploy  # noqa: PLC0415
+
+    with patch_module_args(module_args(stack, **args)), pytest.raises(SystemExit) as exited:
+        blue_green_deploy.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result.get("failed", False) == (exited.value.code != 0)
+    return result.get("failed", False), result
+
+
+def test_the_module_deploys_reports_and_rolls_back(stack: Stack, capsys: pytest.CaptureFixture) -> None:
+    failed, result = run_module(stack, capsys, state="deployed", version="v1", reason="first")
+    assert not failed, result["msg"]
+    assert stack.front() == "v1"
+    failed, result = run_module(stack, capsys, state="deployed", version="v2", _ansible_check_mode=True)
+    assert not failed and result["changed"] and result["plan"]["to"] == {"colour": "green", "version": "v2"}
+    assert stack.front() == "v1" and stack.container_ids("green") == []
+    failed, result = run_module(stack, capsys, state="deployed", version="v2")
+    assert not failed and stack.front() == "v2"
+    failed, status = run_module(stack, capsys, state="status")
+    assert status["active"] == "green" and status["colours"]["blue"]["version"] == "v1"
+    assert status["history"][0]["reason"] == "first"
+    failed, result = run_module(stack, capsys, state="rolled_back")
+    assert not failed and result["version_after"] == "v1" and stack.front() == "v1"
+
+
+def test_killed_mid_deploy_then_rerun_converges(stack: Stack, capsys: pytest.CaptureFixture) -> None:
+    import json  # noqa: PLC0415
+    import os  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    assert not run_module(stack, capsys, state="deployed", version="v1")[0]
+    poller = Poller(stack.nginx.url + "/version")
+    poller.start()
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", KILLABLE,  # noqa: S603
+                                 json.dumps(module_args(stack, state="deployed", version="v2"))],
+                                stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        deadline = time.monotonic() + 60
+        while not stack.container_ids("green") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+        assert stack.front() == "v1"
+        failed, result = run_module(stack, capsys, state="deployed", version="v2")
+        assert not failed, result["msg"]
+    finally:
+        poller.stop()
+    assert stack.front() == "v2"
+    bodies = [body for _began, _ended, body, _error in poller.samples]
+    assert bodies and all(body in ("v1", "v2") for body in bodies), [s for s in poller.samples if s[2] is None][:3]
