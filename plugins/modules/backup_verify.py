@@ -126,7 +126,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 verified:
-  description: True only when every check passed.
+  description:
+    - True only when no check failed and, with O(restore_test), the restore test ran and passed (a data-only
+      set, or check mode, cannot be restore-tested, so it is not verified).
   returned: always
   type: bool
 checks:

@@ -501,3 +501,23 @@ def test_a_passfile_is_enough_and_no_password_reaches_a_command_line(trading, tm
     failed, result = run(pg_backup, capsys, **args, backup_root=str(tmp_path / "b"), parts=["full", "schema"])
     assert not failed, result
     assert len(seen) == 2 and all(trading["password"] not in " ".join(argv) for argv in seen)
+
+
+def test_schema_plus_critical_data_restores_and_data_only_is_not_restored_alone(trading, pg_server, tmp_path,
+                                                                                capsys):
+    failed, both = run(pg_backup, capsys, **pg_args(trading), backup_root=str(tmp_path / "a"),
+                       parts=["schema", "critical_data"], critical_tables=["trades", "positions"])
+    assert not failed, both
+    failed, result = run(backup_verify, capsys, **pg_args(pg_server.conninfo()), path=both["path"],
+                         restore_test=True, scratch_database="verify_parts")
+    assert not failed and result["verified"], result["checks"]
+    assert check(result, "restore")["detail"].startswith("schema then critical_data restored")
+    assert check(result, "row_counts")["detail"] == "public.positions 20000, public.trades 20000"
+    failed, data_only = run(pg_backup, capsys, **pg_args(trading), backup_root=str(tmp_path / "b"),
+                            parts=["critical_data"], critical_tables=["trades"])
+    assert not failed, data_only
+    failed, result = run(backup_verify, capsys, **pg_args(pg_server.conninfo()), path=data_only["path"],
+                         restore_test=True, scratch_database="verify_parts")
+    assert not failed and check(result, "restore")["status"] == "skipped" and result["verified"] is False
+    assert "not all ran" in result["msg"] and not (Path(data_only["path"]) / "verified.json").exists()
+    assert "verify_parts" not in databases(pg_server)
