@@ -356,19 +356,20 @@ class BlueGreen:
         self.record({"action": "switch", "version": version, "colour": target, "result": "switching",
                      "from_colour": active, "from_version": out.version_before})
         switched_at = time.monotonic()
-        self.platform.switch(target)
+        try:
+            self.platform.switch(target)
+        except DeployError as exc:
+            undone = self.undo_migration(migrated, env)
+            return self.fail(f"switching traffic to {target} failed: {exc.msg}{undone}; {self.back_to(active)}")
         self.step("switched", colour=target, seconds=round(time.monotonic() - switched_at, 3))
         post = run_checks(self.options.post, self.platform.front_targets(), env, "post-switch")
         out.checks += post
         if failures(post):
             reason = f"post-switch checks failed: {failures(post)}"
-            if active is not None and states[active].ready:
-                self.platform.switch(active)
-                self.step("switched back", colour=active)
+            where = self.back_to(active)
             undone = self.undo_migration(migrated, env)
             self.record({"action": "switch back", "version": out.version_before, "colour": active,
                          "result": "rolled back", "detail": reason})
-            where = f"traffic is back on {active} ({out.version_before})" if active else "no previous colour to go back to"
             return self.fail(f"{reason}{undone}; {where}")
         self.record({"action": "deploy", "version": version, "colour": target, "result": "live",
                      "from_colour": active, "from_version": out.version_before})
@@ -377,6 +378,17 @@ class BlueGreen:
         out.active_after, out.version_after = target, version
         out.msg = f"{version} is live on {target}" + (f"; {out.version_before} kept on {active}" if active else "")
         return out
+
+    def back_to(self, active: str | None) -> str:
+        """Put the traffic back on ``active`` after a failed switch; says where it ended."""
+        if active is None:
+            return "no previous colour to go back to"
+        try:
+            self.platform.switch(active)
+        except DeployError as exc:
+            return f"switching back to {active} failed too: {exc.msg}; check the front by hand"
+        self.step("switched back", colour=active)
+        return f"traffic is back on {active} ({self.outcome.version_before})"
 
     def undo_migration(self, migrated: bool, env: dict[str, str]) -> str:
         if not migrated or not self.options.migration_rollback:
@@ -420,17 +432,20 @@ class BlueGreen:
             self.record({"action": "rollback", "version": kept.version, "colour": previous, "result": "switching",
                          "from_colour": active, "from_version": out.version_before})
             began = time.monotonic()
-            self.platform.switch(previous)
+            try:
+                self.platform.switch(previous)
+            except DeployError as exc:
+                return self.fail(f"switching traffic back to {previous} failed: {exc.msg}; {self.back_to(active)}")
             self.step("switched", colour=previous, seconds=round(time.monotonic() - began, 3))
             env = self.env(previous, kept.version)
             post = run_checks(self.options.post, self.platform.front_targets(), env, "post-switch")
             out.checks += post
             if failures(post):
-                self.platform.switch(active)
+                where = self.back_to(active)
                 self.record({"action": "rollback", "version": kept.version, "colour": previous,
                              "result": "failed, switched back", "detail": failures(post)})
                 return self.fail(f"after rolling back to {kept.version} the post-switch checks failed: "
-                                 f"{failures(post)}; traffic is back on {active} ({out.version_before})")
+                                 f"{failures(post)}; {where}")
             self.record({"action": "rollback", "version": kept.version, "colour": previous, "result": "live",
                          "from_colour": active, "from_version": out.version_before})
             self.keep_previous(active)

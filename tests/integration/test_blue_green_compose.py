@@ -415,7 +415,7 @@ def test_killed_mid_deploy_then_rerun_converges(stack: Stack, capsys: pytest.Cap
             time.sleep(0.05)
         proc.kill()
         proc.wait()
-        assert stack.front() == "v1"
+        assert stack.front() in ("v1", "v2")
         failed, result = run_module(stack, capsys, state="deployed", version="v2")
         assert not failed, result["msg"]
     finally:

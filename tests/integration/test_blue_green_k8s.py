@@ -243,7 +243,8 @@ def test_killed_mid_deploy_then_rerun_converges_with_healthy_traffic_throughout(
                                              namespace=ns) == "1", timeout=60, what="green being deployed")
         proc.kill()
         proc.wait()
-        assert front_versions(k8s_cluster, ns) == ["v1"]
+        # Killed before its switch (almost always: the rollout takes seconds), or just after it.
+        assert front_versions(k8s_cluster, ns) in (["v1"], ["v2"])
         failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v2")
         assert not failed, result
     finally:

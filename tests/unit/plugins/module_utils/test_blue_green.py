@@ -156,3 +156,18 @@ def test_bad_input_is_named(params, message):
     with pytest.raises(DeployError) as caught:
         validate({"ready_timeout": 300, **params})
     assert message in caught.value.msg
+
+
+def test_a_switch_that_fails_half_way_goes_back():
+    platform = MemoryPlatform()
+    real_switch = platform.switch
+
+    def switch(colour):
+        real_switch(colour)
+        if colour == "green":
+            raise DeployError(msg="endpoints did not follow")
+
+    platform.switch = switch
+    outcome = BlueGreen(platform, None, options(), check_mode=False).deploy("v2")
+    assert outcome.failed and "endpoints did not follow" in outcome.msg and "traffic is back on blue (v1)" in outcome.msg
+    assert platform.traffic == "blue" and outcome.active_after == "blue"
