@@ -5,4 +5,5 @@ pytest_plugins = [
     "lab.harness.fixtures_data",
     "lab.harness.fixtures_docker",
     "lab.harness.fixtures_k8s",
+    "lab.harness.fixtures_lab",
 ]

@@ -40,11 +40,20 @@ options:
 import getpass
 import json
 import os
+import time
 from datetime import datetime, timezone
 
+from ansible import context
 from ansible.plugins.callback import CallbackBase
 
-_ISSUE_STATUSES = frozenset(("breach", "failed", "denied", "error"))
+_ISSUE_STATUSES = frozenset(("breach", "failed", "denied", "error", "skipped"))
+# Tasks whose time is spent waiting on a service (a database, Redis, S3, the
+# Kubernetes API, the Docker engine, an HTTP endpoint), not in Ansible itself.
+_SERVICE_ACTIONS = frozenset(
+    ["streamops.maintenance." + name for name in (
+        "pg_maintenance", "redis_memory_guard", "pg_backup", "backup_verify", "blue_green_deploy",
+        "certificate_expiry")]
+    + ["ansible.builtin." + name for name in ("command", "uri", "wait_for")])
 
 
 class CallbackModule(CallbackBase):
@@ -58,13 +67,28 @@ class CallbackModule(CallbackBase):
         self._started = datetime.now(timezone.utc)
         self._playbook = None
         self._hosts = {}
+        self._task_started = {}
+        self._check_mode = False
 
     def _host(self, name):
-        return self._hosts.setdefault(name, {"entries": {}, "window": None, "changed": [], "failures": []})
+        return self._hosts.setdefault(name, {"entries": {}, "window": None, "changed": [], "failures": [],
+                                             "seconds": {}})
+
+    def v2_runner_on_start(self, host, task):
+        self._task_started[(host.get_name(), task._uuid)] = time.monotonic()
+
+    def _time(self, result):
+        started = self._task_started.pop((result._host.get_name(), result._task._uuid), None)
+        if started is None:
+            return
+        action = str(result._task.action)  # FQCN: every task of the collection writes it out
+        seconds = self._host(result._host.get_name())["seconds"]
+        seconds[action] = seconds.get(action, 0.0) + (time.monotonic() - started)
 
     def v2_playbook_on_start(self, playbook):
         self._started = datetime.now(timezone.utc)
         self._playbook = os.path.basename(playbook._file_name)
+        self._check_mode = bool(context.CLIARGS.get("check"))
 
     def _collect_facts(self, result):
         facts = result._result.get("ansible_facts") or {}
@@ -82,13 +106,19 @@ class CallbackModule(CallbackBase):
         if str(result._task.action).endswith("maintenance_window") and "mode" in result._result:
             self._host(result._host.get_name())["window"] = dict(result._result)
 
+    def v2_runner_on_skipped(self, result):
+        self._time(result)
+
     def v2_runner_on_ok(self, result):
+        self._time(result)
         self._collect_facts(result)
         self._collect_window(result)
         if result._result.get("changed"):
-            self._host(result._host.get_name())["changed"].append(result._task.get_name())
+            role = result._task._role.get_name(include_role_fqcn=False) if result._task._role else None
+            self._host(result._host.get_name())["changed"].append({"task": result._task.get_name(), "role": role})
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._time(result)
         if ignore_errors:
             return
         self._collect_window(result)
@@ -114,25 +144,38 @@ class CallbackModule(CallbackBase):
     def _build(self, finished):
         hosts = {}
         for name, data in sorted(self._hosts.items()):
-            entries = [entry for name in sorted(data["entries"]) for entry in data["entries"][name]]
-            issues = [f"{e.get('name')}: {e.get('detail', '')}" for e in entries
+            # In the order the roles ran (the order their facts were first set).
+            entries = [entry for name in data["entries"] for entry in data["entries"][name]]
+            issues = [f"{e.get('name')}: {e.get('status')}: {e.get('detail', '')}" for e in entries
                       if e.get("status") in _ISSUE_STATUSES]
+            seconds = data["seconds"]
             issues += [f"{f['task']}: {f['msg']}" for f in data["failures"]]
             hosts[name] = {
                 "window": _window_line(data["window"]),
-                "planned_changes": [e for e in entries if e.get("status") == "planned"],
+                # The plan: what check mode would do, or in a real run what each step set out to change.
+                "planned_changes": [e for e in entries if e.get("status") == "planned" or (
+                    e.get("action") not in (None, "check") and e.get("status") in ("changed", "skipped", "failed"))],
+                # A changed task of a role that keeps report records is already among them.
                 "actual_changes": [e for e in entries if e.get("status") == "changed"] + [
-                    {"name": task, "status": "changed"} for task in data["changed"]],
+                    {"name": change["task"], "status": "changed"} for change in data["changed"]
+                    if change["role"] is None or change["role"] + "_report_entries" not in data["entries"]],
                 "issues": issues,
                 "validation": [f"{e.get('name')}: {e.get('detail', '')}" for e in entries
                                if e.get("action") == "check" and e.get("status") == "ok"],
                 "failed": bool(data["failures"]),
                 "emergency": (data["window"] or {}).get("emergency"),
+                "timing": {
+                    "tasks_s": round(sum(seconds.values()), 1),
+                    "in_services_s": round(sum(v for k, v in seconds.items() if k in _SERVICE_ACTIONS), 1),
+                    "by_action": {k: round(v, 2) for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])},
+                },
                 "entries": entries,
             }
         failed = [h for h, d in hosts.items() if d["failed"]]
         with_issues = [h for h, d in hosts.items() if d["issues"]]
         status = "FAILED" if failed else ("COMPLETED WITH ISSUES" if with_issues else "COMPLETED")
+        if self._check_mode:
+            status += " (check mode: nothing was changed)"
         return {
             "maintenance_id": "MAINT-" + self._started.strftime("%Y-%m%d-%H%M%S"),
             "playbook": self._playbook,
@@ -141,6 +184,7 @@ class CallbackModule(CallbackBase):
             "finished": finished.isoformat(timespec="seconds"),
             "duration_s": round((finished - self._started).total_seconds(), 1),
             "lead": self.get_option("lead") or getpass.getuser(),
+            "check_mode": self._check_mode,
             "status": status,
             "resolution": ("unresolved on " + ", ".join(failed)) if failed else
                           ("see issues" if with_issues else "no issues"),
@@ -166,6 +210,13 @@ def _duration_text(seconds):
     return f"{hours} h {minutes} min {secs} s" if hours else f"{minutes} min {secs} s"
 
 
+def _planned_line(entry):
+    if entry.get("status") == "planned":
+        return f"{entry.get('name')}: {entry.get('detail', '')}"
+    name, action = str(entry.get("name")), str(entry.get("action"))
+    return name if name.startswith(action) else f"{action} {name}"
+
+
 def render_markdown(report):
     lines = [
         f"# Maintenance report {report['maintenance_id']}",
@@ -179,9 +230,12 @@ def render_markdown(report):
         f"- Resolution: {report['resolution']}",
     ]
     for host, data in report["hosts"].items():
-        lines += ["", f"## {host}", "", f"Window: {data['window']}", ""]
+        timing = data.get("timing") or {}
+        lines += ["", f"## {host}", "", f"Window: {data['window']}", "",
+                  "Time: {0} s in tasks, {1} s of it waiting on the services".format(
+                      timing.get("tasks_s", 0), timing.get("in_services_s", 0)), ""]
         for title, items in (
-            ("Planned Changes", [f"{e.get('name')}: {e.get('detail', '')}" for e in data["planned_changes"]]),
+            ("Planned Changes", [_planned_line(e) for e in data["planned_changes"]]),
             ("Actual Changes", [f"{e.get('name')}: {e.get('detail', '')}".rstrip(": ") for e in data["actual_changes"]]),
             ("Issues Encountered", data["issues"]),
             ("Validation", data["validation"]),

@@ -14,7 +14,9 @@ SCENARIOS = sorted(
 
 
 @pytest.mark.parametrize(("role", "scenario"), SCENARIOS, ids=[f"{r}-{s}" for r, s in SCENARIOS])
-def test_molecule_scenario(role, scenario, tmp_path):
-    env = ansible_env(MOLECULE_NO_LOG="false", XDG_CACHE_HOME=str(tmp_path / "cache"))
+def test_molecule_scenario(role, scenario, tmp_path, lab_services_file):
+    # Scenarios reach the lab estate through vars_files: "{{ lookup('env', 'STREAMOPS_LAB_SERVICES') }}".
+    env = ansible_env(MOLECULE_NO_LOG="false", XDG_CACHE_HOME=str(tmp_path / "cache"),
+                      STREAMOPS_LAB_SERVICES=str(lab_services_file))
     result = run([str(BIN / "molecule"), "test", "-s", scenario], env=env, cwd=REPO / "roles" / role)
     assert result.returncode == 0, output_of(result)
