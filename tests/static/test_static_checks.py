@@ -41,6 +41,13 @@ def test_role_argument_spec_renders(role):
     assert "ENTRY POINT: *main*" in result.stdout, result.stdout[:2000]
 
 
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "plugins" / "filter").glob("*.yml")))
+def test_filter_doc_renders(name):
+    result = run([str(BIN / "ansible-doc"), "-t", "filter", f"streamops.maintenance.{name}"], env=ansible_env())
+    assert result.returncode == 0, output_of(result)
+    assert "EXAMPLES:" in result.stdout, result.stdout[:2000]
+
+
 def test_callback_doc_renders():
     result = run([str(BIN / "ansible-doc"), "-t", "callback", "streamops.maintenance.maintenance_report"])
     assert result.returncode == 0, output_of(result)
