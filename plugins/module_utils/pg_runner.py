@@ -36,7 +36,7 @@ from .pg_maintenance import (
     select_tables,
     work_bytes,
 )
-from .pg_stats import read_tables
+from .pg_stats import read_server, read_tables
 from .window import guard_from_params
 
 MAX_JOBS = 16
@@ -193,6 +193,7 @@ def _report(conn: Any, params: dict[str, Any], version: int) -> dict[str, Any]:
     report = {
         "server_version": conn.execute("SELECT version()").fetchone()[0],
         "server_version_num": version,
+        "server": read_server(conn, server_version=version),
         "tables": [t.as_dict() for t in chosen],
         "long_running_queries": pg_admin.long_running_queries(conn, seconds=params["long_query_seconds"]),
         "replication": pg_admin.replication(conn),

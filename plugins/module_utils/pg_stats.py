@@ -285,3 +285,20 @@ def _index_bloat(row: dict[str, Any], table: TableInfo, block_size: int) -> Bloa
     return estimate_btree_bloat(actual_bytes=row["bytes"], reltuples=row["reltuples"],
                                 key_width=float(row["key_width"] or 0), fillfactor=row["fillfactor"],
                                 block_size=block_size)
+
+
+# --------------------------------------------------------------------------- server
+
+def read_server(conn: Any, *, server_version: int) -> dict[str, Any]:
+    """Version and connection use of the server: the daily health check's PostgreSQL figures."""
+    # numbackends counts every session connected to a database, whoever owns it; pg_stat_activity
+    # hides other users' backend_type from a role without pg_read_all_stats.
+    connections = int(conn.execute("SELECT coalesce(sum(numbackends), 0) FROM pg_stat_database").fetchone()[0])
+    maximum = int(conn.execute("SHOW max_connections").fetchone()[0])
+    return {
+        "version": conn.execute("SHOW server_version").fetchone()[0],
+        "version_num": server_version,
+        "connections": connections,
+        "max_connections": maximum,
+        "connections_percent": round(connections * 100 / maximum, 1),
+    }

@@ -258,6 +258,8 @@ report:
     - For V(report), C(server_version), C(tables) (sizes, dead tuples and ratio, bloat with C(bloat_note) when
       unknown, last (auto)vacuum/analyze, indexes), C(long_running_queries), C(replication) (role and lag
       per client in bytes) and C(statements) (pg_stat_statements, or why not available).
+    - C(server) holds C(version) (C(SHOW server_version)), C(version_num), C(connections) (sessions connected
+      to any database, from C(pg_stat_database)), C(max_connections) and C(connections_percent) (of C(max_connections)).
   returned: when operation is report
   type: dict
 settings:
