@@ -18,13 +18,15 @@ import yaml
 
 from . import seed
 from .harness.base import HarnessError, ServiceRecord, pid_alive
-from .harness.postgres import PostgresServer
-from .harness.redis import RedisServer
-from .harness.s3 import S3Server
+from .harness.postgres import PostgresInfo, PostgresServer
+from .harness.redis import RedisInfo, RedisServer
+from .harness.s3 import S3Info, S3Server
 
 REPO = Path(__file__).resolve().parent.parent
 STATE_DIR = REPO / "lab" / "state"
 INVENTORY_VARS = REPO / "inventory" / "lab" / "group_vars" / "all" / "lab_services.yml"
+# lab_state_dir of the lab inventory: backup sets and the logs log_maintenance works on.
+LAB_STATE_DIR = REPO / "inventory" / "lab-state"
 REPORTS_DIR = REPO / "reports"
 COMPOSE_PROJECT = "vitalstream-lab"
 
@@ -48,11 +50,15 @@ def up() -> dict:
         facts["redis"] = _up_redis()
         facts["s3"] = _up_s3()
         facts["compose"] = _up_compose()
+        vitalstream_web = _up_vitalstream_bluegreen()
         facts["k8s"] = _up_k8s()
+        facts["bluegreen"] = bluegreen_facts(facts["k8s"], vitalstream_web)
     except BaseException:  # Ctrl-C half-way must not leave servers behind either
         say("start failed; stopping what was started")
         down()
         raise
+    logs = seed.make_lab_logs(LAB_STATE_DIR)
+    say(f"log directories for log_maintenance: {', '.join(logs.values())}")
     _write_inventory_vars(facts)
     (STATE_DIR / "lab.json").write_text(json.dumps(facts, indent=2))
     say(f"up in {time.monotonic() - started:.1f}s; connection facts in {INVENTORY_VARS.relative_to(REPO)}")
@@ -73,7 +79,10 @@ def _up_postgres() -> dict:
     info = server.start()
     server.record().save(STATE_DIR)
     say(f"  {info.version} on port {info.port}; seeding the guides' tables (about 10 s)")
-    estates = seed.seed_postgres(info)
+    return postgres_facts(info, seed.seed_postgres(info))
+
+
+def postgres_facts(info: PostgresInfo, estates: dict) -> dict:
     return {"host": info.host, "port": info.port, "admin_user": info.user,
             "admin_password": info.password, "version": info.version, "estates": estates}
 
@@ -87,8 +96,15 @@ def _up_redis() -> dict:
     server.record().save(STATE_DIR)
     counts = seed.seed_redis(lambda db: redis.Redis(host=info.host, port=info.port, db=db))
     say(f"  port {info.port}; keys per estate db {counts}")
-    return {"host": info.host, "port": info.port,
-            "estates": {e.name: {"db": e.redis_db} for e in seed.ESTATES}}
+    return redis_facts(info)
+
+
+def redis_facts(info: RedisInfo) -> dict:
+    facts = {"host": info.host, "port": info.port,
+             "estates": {e.name: {"db": e.redis_db} for e in seed.ESTATES}}
+    if info.password:
+        facts["password"] = info.password
+    return facts
 
 
 def _up_s3() -> dict:
@@ -98,6 +114,10 @@ def _up_s3() -> dict:
     server.record().save(STATE_DIR)
     buckets = seed.seed_s3(server.client())
     say(f"  {info.endpoint_url}; buckets {buckets}")
+    return s3_facts(info)
+
+
+def s3_facts(info: S3Info) -> dict:
     return {"endpoint_url": info.endpoint_url, "access_key": info.access_key,
             "secret_key": info.secret_key, "region": info.region,
             "estates": {e.name: {"bucket": e.bucket} for e in seed.ESTATES}}
@@ -113,9 +133,44 @@ def _up_compose() -> dict:
     image = engine.base_image()
     say(f"  image {image}; starting the VitalStream compose app")
     app = ComposeApp(engine, image, project=COMPOSE_PROJECT, state_dir=STATE_DIR).up()
-    base_url = app.url("").rstrip("/")
-    say(f"  api-gateway on {base_url}")
-    return {"project": app.project, "base_url": base_url, "api_port": app.api_port, "image": image}
+    say(f"  api-gateway on {app.url('').rstrip('/')}")
+    return compose_facts(app)
+
+
+def compose_facts(app) -> dict:
+    """What the roles need to reach the compose project: its name, file, engine and API."""
+    return {"project": app.project, "compose_file": str(app.compose_file),
+            "docker_host": app.engine.host, "base_url": app.url("").rstrip("/"),
+            "api_port": app.api_port, "image": app.image}
+
+
+def _up_vitalstream_bluegreen():
+    from .harness.bluegreen import BlueGreenCompose  # noqa: PLC0415
+    from .harness.docker_engine import DockerEngine  # noqa: PLC0415
+
+    engine = DockerEngine(STATE_DIR / "docker").ensure()
+    say("starting the VitalStream web app blue/green behind nginx (lab/compose/bluegreen)")
+    stack = BlueGreenCompose(engine, engine.base_image(), STATE_DIR / "bluegreen-vitalstream",
+                             state_dir=STATE_DIR).up()
+    say(f"  blue {stack.ports['blue']} (live), green {stack.ports['green']}; nginx front {stack.front_url}")
+    return stack
+
+
+def bluegreen_facts(k8s: dict, vitalstream) -> dict:
+    """Each estate's blue/green app (lab_services.bluegreen), in the shape the deploy and rollback roles take.
+
+    ``k8s`` is lab_services.k8s (the Stream Systems estate), ``vitalstream`` the BlueGreenCompose stack.
+    """
+    return {
+        "stream_systems": {
+            "platform": "kubernetes", "app": k8s["app"], "image": k8s["app_image"], "version": k8s["app_version"],
+            "versions": list(k8s["app_versions"]), "smoke_fail_version": k8s["app_smoke_fail_version"],
+            "ports": dict(k8s["app_ports"]), "kubectl": k8s["kubectl"],
+            "kubernetes": {"kubeconfig": k8s["kubeconfig"], "namespace": k8s["namespace"],
+                           "service": k8s["service"], "container": k8s["app"], "port_name": "http"},
+        },
+        "vitalstream": vitalstream.facts(),
+    }
 
 
 def _up_k8s() -> dict:
@@ -129,8 +184,12 @@ def _up_k8s() -> dict:
     estate = control.deploy_stream_systems(info)
     say(f"  namespace {estate['namespace']}: deployment/{estate['deployment']} "
         f"({estate['replicas']} pods Ready), service/{estate['service']}")
+    return k8s_facts(info, estate)
+
+
+def k8s_facts(info, estate: dict) -> dict:
     return {"kubeconfig": info.kubeconfig, "server": info.server, "context": "streamops-lab",
-            "kubectl": info.kubectl, "image": info.image, **estate}
+            "kubectl": info.kubectl, "image": info.image, "docker_host": info.docker_host, **estate}
 
 
 def down() -> None:
@@ -142,6 +201,7 @@ def down() -> None:
         control.down(STATE_DIR, say)
     except HarnessError as exc:
         say(f"could not stop the Kubernetes cluster: {exc}")
+    _down_vitalstream_bluegreen()
     _down_compose(facts.get("compose"))
     for name, server_class in (("s3", S3Server), ("redis", RedisServer), ("postgres", PostgresServer)):
         record = ServiceRecord.load(STATE_DIR, name)
@@ -156,6 +216,20 @@ def down() -> None:
         say(f"stopped {name}")
     (STATE_DIR / "lab.json").unlink(missing_ok=True)
     INVENTORY_VARS.unlink(missing_ok=True)
+
+
+def _down_vitalstream_bluegreen() -> None:
+    from .harness.bluegreen import APP, BlueGreenCompose  # noqa: PLC0415
+    from .harness.docker_engine import DockerEngine  # noqa: PLC0415
+
+    record = ServiceRecord.load(STATE_DIR, f"bluegreen-{APP}")
+    if record is None:
+        return
+    try:
+        BlueGreenCompose.from_record(DockerEngine(STATE_DIR / "docker"), record, state_dir=STATE_DIR).down()
+        say("stopped the VitalStream web app (blue/green) and its nginx")
+    except HarnessError as exc:
+        say(f"could not stop the VitalStream web app: {exc}")
 
 
 def _down_compose(compose: dict | None) -> None:

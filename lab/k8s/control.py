@@ -7,13 +7,14 @@ whose ``up`` was killed half-way.
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from string import Template
 
-from ..harness.base import HarnessError, ServiceRecord
+from ..harness.base import HarnessError, ServiceRecord, free_port, wait_for
 from .cluster import RECORD_NAME, ClusterInfo, KubernetesCluster
 
 POINTER = "k8s-cluster"
@@ -82,11 +83,54 @@ def kubectl(info: ClusterInfo, args: Sequence[str], *, stdin: str | None = None,
         capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def deploy_stream_systems(info: ClusterInfo, *, replicas: int = 2, timeout: int = 90) -> dict:
-    """The Stream Systems estate: namespace, the stream-api Deployment (blue) and its Service."""
-    manifest = Template((MANIFESTS / "stream-systems.yaml.tmpl").read_text()).substitute(
-        NAMESPACE=STREAM_SYSTEMS_NAMESPACE, IMAGE=info.image, REPLICAS=replicas)
-    applied = kubectl(info, ["apply", "-f", "-"], stdin=manifest)
+# Tags of the cluster's base image that the lab can deploy to stream-api (all the same busybox
+# image; the app answers the version from its label). The last one fails its smoke test.
+STREAM_API_IMAGE = "stream-api"
+STREAM_API_VERSIONS = ("2026.11.0", "2026.11.1", "2026.12.0")
+STREAM_API_SMOKE_FAIL = "2026.12.1-smoke-fail"
+# The app: busybox httpd on 127.0.0.1:$APP_PORT serving /health and /version ($APP_VERSION,
+# from the pod's version label); "smoke-fail" versions answer "broken", "never-ready" ones never serve /health.
+STREAM_API_SCRIPT = r"""
+v="$APP_VERSION"; mkdir -p /www
+case "$v" in *never-ready*) exec sleep 3600;; esac
+echo ok > /www/health
+case "$v" in *smoke-fail*) echo broken > /www/version;; *) echo "$v" > /www/version;; esac
+exec httpd -f -p "127.0.0.1:$APP_PORT" -h /www
+"""
+
+
+def tag_stream_api_images(info: ClusterInfo) -> list[str]:
+    """Tag the cluster engine's base image as stream-api:<version> for every lab version (nothing is pulled)."""
+    import docker  # noqa: PLC0415 - only the lab needs the SDK here
+
+    versions = [*STREAM_API_VERSIONS, STREAM_API_SMOKE_FAIL]
+    client = docker.DockerClient(base_url=info.docker_host)
+    try:
+        base = client.images.get(info.image)
+        for version in versions:
+            base.tag(STREAM_API_IMAGE, version)
+    finally:
+        client.close()
+    return versions
+
+
+def stream_systems_manifest(ports: dict[str, int], version: str) -> str:
+    """The estate's objects (lab/k8s/manifests/stream-systems.yaml.tmpl): blue live with ``version``."""
+    return Template((MANIFESTS / "stream-systems.yaml.tmpl").read_text()).substitute(
+        NAMESPACE=STREAM_SYSTEMS_NAMESPACE, IMAGE=STREAM_API_IMAGE, VERSION=version,
+        BLUE_PORT=ports["blue"], GREEN_PORT=ports["green"], SCRIPT=json.dumps(STREAM_API_SCRIPT))
+
+
+def deploy_stream_systems(info: ClusterInfo, *, timeout: int = 90) -> dict:
+    """The Stream Systems estate, blue/green: stream-api-blue live (1 pod), stream-api-green idle, the Service.
+
+    Each colour listens on its own free loopback port (host network). Returns the estate's facts: what the
+    inventory needs to reach it and to drive blue_green_deploy on it.
+    """
+    tag_stream_api_images(info)
+    ports = {"blue": free_port(), "green": free_port()}
+    live = STREAM_API_VERSIONS[0]
+    applied = kubectl(info, ["apply", "-f", "-"], stdin=stream_systems_manifest(ports, live))
     if applied.returncode != 0:
         raise HarnessError(f"kubectl apply of the Stream Systems estate failed: {applied.stderr.strip()}")
     rollout = kubectl(info, ["-n", STREAM_SYSTEMS_NAMESPACE, "rollout", "status",
@@ -95,5 +139,17 @@ def deploy_stream_systems(info: ClusterInfo, *, replicas: int = 2, timeout: int 
         described = kubectl(info, ["-n", STREAM_SYSTEMS_NAMESPACE, "describe", "pods"])
         raise HarnessError(f"stream-api-blue did not become Ready: {rollout.stderr.strip()}\n"
                            f"{described.stdout[-3000:]}")
+    # Ready pods are not yet endpoints: wait until the Service routes to blue.
+    wait_for(lambda: _endpoint_ports(info) == [ports["blue"]], timeout=30,
+             what="the Service stream-api routing to stream-api-blue")
     return {"namespace": STREAM_SYSTEMS_NAMESPACE, "deployment": "stream-api-blue",
-            "service": "stream-api", "replicas": replicas}
+            "service": "stream-api", "replicas": 1,
+            "app": "stream-api", "app_image": STREAM_API_IMAGE, "app_ports": ports,
+            "app_version": live, "app_versions": list(STREAM_API_VERSIONS),
+            "app_smoke_fail_version": STREAM_API_SMOKE_FAIL}
+
+
+def _endpoint_ports(info: ClusterInfo) -> list[int]:
+    found = kubectl(info, ["-n", STREAM_SYSTEMS_NAMESPACE, "get", "endpoints", "stream-api", "-o",
+                           "jsonpath={.subsets[*].ports[*].port}"])
+    return [int(port) for port in found.stdout.split()] if found.returncode == 0 else []

@@ -412,9 +412,23 @@ class BlueGreen:
             return out
         if active is None:
             raise DeployError(msg="nothing has traffic yet: there is nothing to roll back")
+        history = self.platform.history()
+        last = last_change(history)
+        if wanted is None and last is not None and last.get("action") == "rollback" \
+                and last.get("colour") == active and last.get("version") == out.version_before:
+            # A rollback undoes the last deploy; run again, it must not flip back to what it undid.
+            out.active_after, out.version_after = active, out.version_before
+            out.msg = (f"{active} ({out.version_before}) has the traffic since the rollback of {last.get('at')}: "
+                       "nothing left to undo; name an older version with to_version")
+            return out
         previous = other(active)
         kept = states[previous]
-        if wanted is None or kept.version == wanted:
+        proven = passed_checks(history, previous, kept.version)
+        if wanted is None and proven is False:
+            raise DeployError(msg=f"{kept.version} on {previous} never passed its checks there (its deploy failed): "
+                                  f"it gets no traffic; {active} ({out.version_before}) keeps it. Name a version "
+                                  "that was live with to_version")
+        if wanted is None or (kept.version == wanted and proven is not False):
             if not kept.exists or not kept.replicas or kept.version is None:
                 raise DeployError(msg=f"no previous version is kept on {previous}: nothing to switch back to; "
                                       "name a version from the history with to_version")
@@ -455,7 +469,7 @@ class BlueGreen:
         # Live once: deployed here, or what had the traffic when a switch was made (the first version
         # may predate this module's history).
         known = set()
-        for entry in self.platform.history():
+        for entry in history:
             if entry.get("result") == "live":
                 known.add(entry.get("version"))
             known.add(entry.get("from_version"))
@@ -464,6 +478,30 @@ class BlueGreen:
             raise DeployError(msg=f"to_version {wanted!r} was never live here (history: "
                                   f"{', '.join(sorted(v for v in known if v)) or 'empty'})")
         return self.deploy(wanted)
+
+
+def last_change(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The latest history entry that put a version live (a deploy or a rollback); None when there is none."""
+    for entry in reversed(history):
+        if entry.get("result") == "live":
+            return entry
+    return None
+
+
+def passed_checks(history: list[dict[str, Any]], colour: str, version: str | None) -> bool | None:
+    """Whether ``version`` on ``colour`` last had the traffic or passed its checks there.
+
+    The latest entry that names the colour decides: as the target of a switch that went live (or of a switch
+    back), or as the colour the traffic left. A failed deploy, a switch that never went live, or a colour that
+    now runs another version than the one recorded is False. None when the history says nothing of the colour
+    (a colour set up before this module kept history).
+    """
+    for entry in reversed(history):
+        if entry.get("colour") == colour:
+            return entry.get("result") in ("live", "rolled back") and entry.get("version") == version
+        if entry.get("from_colour") == colour:
+            return entry.get("from_version") == version
+    return None
 
 
 def user_name() -> str:
@@ -480,4 +518,4 @@ def describe_keep(value: Any) -> timedelta | None:
 
 
 __all__ = ["BlueGreen", "COLOURS", "Check", "ColourState", "DeployError", "Options", "Platform", "format_duration",
-           "other", "parse_checks", "describe_keep"]
+           "other", "parse_checks", "describe_keep", "last_change", "passed_checks"]

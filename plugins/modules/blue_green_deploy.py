@@ -22,6 +22,9 @@ description:
   - The previous colour keeps running (for O(keep_previous_for), or until the next run), so O(state=rolled_back)
     switches back at once. O(to_version) names any version that was live before; one that is no longer running
     is deployed again through the same checks.
+  - O(state=rolled_back) without O(to_version) undoes the last deploy. It never switches to a kept colour whose
+    version failed its checks there (a failed deploy overwrote the kept version), and after a rollback, running
+    it again changes nothing (it does not flip back to what it undid); name an older version with O(to_version).
   - Deploy history (versions, colours, times, who and why) is kept on the platform itself (an annotation of the
     Service; a state file beside the compose project).
   - Traffic moves only inside a maintenance window (O(windows)) or with an emergency approval (O(emergency)).
@@ -38,7 +41,8 @@ attributes:
     details: The traffic move, as before and after.
   idempotent:
     support: full
-    details: Deploying the version that already has the traffic reports C(changed=false).
+    details: Deploying the version that already has the traffic reports C(changed=false); so does a rollback to the
+      O(to_version) that has it, and a rollback without O(to_version) right after a rollback.
 options:
   state:
     description:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -174,21 +175,30 @@ def test_lab_up_deploys_stream_systems_and_down_leaves_nothing(tmp_path):
     try:
         estate = control.deploy_stream_systems(info)
         assert estate["namespace"] == "stream-systems"
+        assert estate["app"] == "stream-api" and estate["app_version"] == "2026.11.0"
         cluster = control._cluster(tmp_path)
         pids = dict(cluster.pids)
         state_dir = Path(info.state_dir)
         pod_uids = set(control.kubectl(info, ["-n", "stream-systems", "get", "pods", "-o",
                                               "jsonpath={.items[*].metadata.uid}"]).stdout.split())
-        assert len(pod_uids) == 2
+        # Blue/green: stream-api-blue live with one pod, stream-api-green idle with none.
+        assert len(pod_uids) == 1
+        replicas = control.kubectl(info, ["-n", "stream-systems", "get", "deployments", "-o",
+                                          "jsonpath={range .items[*]}{.metadata.name}={.spec.replicas} {end}"])
+        assert replicas.stdout.split() == ["stream-api-blue=1", "stream-api-green=0"]
         # Patch 0006: the pods' logs are in the state dir, not under /var/log.
         pod_logs = state_dir / "logs" / "pods-and-containers" / "pods"
         assert {p.name.rsplit("_", 1)[-1] for p in pod_logs.iterdir()} == pod_uids
         assert not any(uid in str(p) for uid in pod_uids for p in Path("/var/log").glob("*/*"))
         assert "2026.11.0" in control.kubectl(info, ["-n", "stream-systems", "exec", "deploy/stream-api-blue",
                                                      "--", "cat", "/www/version"]).stdout
-        endpoints = control.kubectl(info, ["-n", "stream-systems", "get", "endpoints", "stream-api",
-                                           "-o", "jsonpath={.subsets[*].addresses[*].ip}"]).stdout.split()
-        assert endpoints == ["127.0.0.1", "127.0.0.1"]
+        endpoints = control.kubectl(info, ["-n", "stream-systems", "get", "endpoints", "stream-api", "-o",
+                                           "jsonpath={.subsets[*].addresses[*].ip}:{.subsets[*].ports[*].port}"])
+        assert endpoints.stdout.split() == [f"127.0.0.1:{estate['app_ports']['blue']}"]
+        # Through the Service's only endpoint (host network, loopback): the live version answers.
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+                f"http://{endpoints.stdout.strip()}/version", timeout=5) as response:
+            assert response.read().decode().strip() == "2026.11.0"
         assert _mounts_under(state_dir), "secret volumes and the engine are mounted while up"
         assert control.current(tmp_path) is not None
     finally:

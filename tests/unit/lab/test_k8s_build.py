@@ -135,20 +135,27 @@ def test_kubeconfig_is_a_token_config_for_the_loopback_server(tmp_path):
     assert config["current-context"] == "streamops-lab"
 
 
-def test_the_stream_systems_manifest_renders_for_any_image():
-    from string import Template
-
-    from lab.k8s.control import MANIFESTS
-
-    text = Template((MANIFESTS / "stream-systems.yaml.tmpl").read_text()).substitute(
-        NAMESPACE="stream-systems", IMAGE="streamops-lab/busybox:1-abc", REPLICAS=2)
+def test_the_stream_systems_manifest_is_blue_green_on_host_ports():
     import yaml
 
-    docs = [d for d in yaml.safe_load_all(text) if d]
-    assert [d["kind"] for d in docs] == ["Namespace", "Deployment", "Service"]
-    deployment = docs[1]
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] == "Never"
-    assert docs[2]["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    from lab.k8s.control import MANIFESTS, stream_systems_manifest
+
+    docs = [d for d in yaml.safe_load_all(stream_systems_manifest({"blue": 40001, "green": 40002}, "2026.11.0")) if d]
+    assert [d["kind"] for d in docs] == ["Namespace", "Deployment", "Deployment", "Service"]
+    blue, green, service = docs[1], docs[2], docs[3]
+    assert [blue["metadata"]["name"], green["metadata"]["name"]] == ["stream-api-blue", "stream-api-green"]
+    assert [blue["spec"]["replicas"], green["spec"]["replicas"]] == [1, 0]
+    for deployment, port in ((blue, 40001), (green, 40002)):
+        pod = deployment["spec"]["template"]
+        container = pod["spec"]["containers"][0]
+        assert pod["spec"]["hostNetwork"] is True and deployment["spec"]["strategy"] == {"type": "Recreate"}
+        assert container["name"] == "stream-api" and container["image"] == "stream-api:2026.11.0"
+        assert container["imagePullPolicy"] == "Never"
+        assert container["ports"] == [{"name": "http", "containerPort": port}]
+        assert pod["metadata"]["labels"]["app.kubernetes.io/version"] == "2026.11.0"
+        assert "httpd" in container["command"][-1]
+    assert service["spec"]["selector"] == blue["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
     assert Path(MANIFESTS).is_dir()
 
 

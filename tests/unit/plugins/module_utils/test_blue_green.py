@@ -15,6 +15,7 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.blue_green i
     DeployError,
     Options,
     parse_checks,
+    passed_checks,
 )
 from ansible_collections.streamops.maintenance.plugins.module_utils.blue_green_runner import validate
 from ansible_collections.streamops.maintenance.plugins.module_utils.errors import WindowClosedError
@@ -171,3 +172,61 @@ def test_a_switch_that_fails_half_way_goes_back():
     outcome = BlueGreen(platform, None, options(), check_mode=False).deploy("v2")
     assert outcome.failed and "endpoints did not follow" in outcome.msg and "traffic is back on blue (v1)" in outcome.msg
     assert platform.traffic == "blue" and outcome.active_after == "blue"
+
+
+def test_a_rollback_without_target_never_switches_to_a_version_that_failed_its_checks():
+    platform = MemoryPlatform()
+    BlueGreen(platform, None, options(), check_mode=False).deploy("v2")
+    # v3 fails its smoke checks on blue: blue now runs v3, which never had traffic.
+    failed = BlueGreen(platform, None, options(smoke=command_check(1)), check_mode=False).deploy("v3")
+    assert failed.failed and platform.traffic == "green"
+    switches = [entry for entry in platform.log if entry[0] == "switch"]
+    with pytest.raises(DeployError, match="v3 on blue never passed its checks"):
+        BlueGreen(platform, None, options(), check_mode=False).rollback()
+    assert [entry for entry in platform.log if entry[0] == "switch"] == switches and platform.traffic == "green"
+    # Named, v1 is deployed again through the checks instead of switched to blindly.
+    outcome = BlueGreen(platform, None, options(to_version="v1"), check_mode=False).rollback()
+    assert outcome.version_after == "v1" and platform.log[-2:] == [("deploy", "blue", "v1"), ("switch", "blue")]
+
+
+def test_a_version_that_failed_after_the_switch_is_no_rollback_target_either():
+    platform = MemoryPlatform()
+    BlueGreen(platform, None, options(), check_mode=False).deploy("v2")
+    BlueGreen(platform, None, options(post=command_check(3)), check_mode=False).deploy("v3")
+    assert platform.traffic == "green" and platform.states["blue"].version == "v3"
+    with pytest.raises(DeployError, match="v3 on blue never passed its checks"):
+        BlueGreen(platform, None, options(), check_mode=False).rollback()
+
+
+def test_a_rollback_run_twice_does_not_flip_back():
+    platform = MemoryPlatform()
+    BlueGreen(platform, None, options(), check_mode=False).deploy("v2")
+    first = BlueGreen(platform, None, options(), check_mode=False).rollback()
+    assert first.changed and platform.traffic == "blue" and first.version_after == "v1"
+    again = BlueGreen(platform, None, options(), check_mode=False).rollback()
+    assert not again.changed and platform.traffic == "blue" and "nothing left to undo" in again.msg
+    named = BlueGreen(platform, None, options(to_version="v1"), check_mode=False).rollback()
+    assert not named.changed and named.version_after == "v1"
+    # After a new deploy there is something to undo again.
+    BlueGreen(platform, None, options(), check_mode=False).deploy("v3")
+    assert BlueGreen(platform, None, options(), check_mode=False).rollback().version_after == "v1"
+
+
+@pytest.mark.parametrize("history, colour, version, expected", [
+    ([], "blue", "v1", None),
+    ([{"colour": "green", "version": "v2", "result": "live", "from_colour": "blue", "from_version": "v1"}],
+     "blue", "v1", True),
+    ([{"colour": "green", "version": "v2", "result": "live", "from_colour": "blue", "from_version": "v1"}],
+     "green", "v2", True),
+    ([{"colour": "green", "version": "v2", "result": "live", "from_colour": "blue", "from_version": "v1"},
+      {"colour": "blue", "version": "v3", "result": "failed before switch"}], "blue", "v3", False),
+    ([{"colour": "green", "version": "v2", "result": "live", "from_colour": "blue", "from_version": "v1"},
+      {"colour": "blue", "version": "v3", "result": "not ready"}], "blue", "v3", False),
+    # Ready, but the window closed before the switch: no record, and blue runs another version than recorded.
+    ([{"colour": "green", "version": "v2", "result": "live", "from_colour": "blue", "from_version": "v1"}],
+     "blue", "v3", False),
+    ([{"colour": "blue", "version": "v3", "result": "switching", "from_colour": "green", "from_version": "v2"},
+      {"colour": "green", "version": "v2", "result": "rolled back"}], "blue", "v3", False),
+])
+def test_passed_checks_reads_the_latest_record_of_the_colour(history, colour, version, expected):
+    assert passed_checks(history, colour, version) is expected
