@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from lab import seed
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 COLLECTIONS = REPO / "build" / "collections"
@@ -41,6 +43,7 @@ def lab_inventory(tmp_path: Path, lab_services: dict) -> Path:
                     ignore=shutil.ignore_patterns("lab_services.yml"))
     (target / "group_vars" / "all" / "lab_services.yml").write_text(
         yaml.safe_dump({"lab_services": lab_services}))
+    seed.make_lab_logs(tmp_path / "lab-state")  # lab_state_dir of the copy: beside it
     return target
 
 

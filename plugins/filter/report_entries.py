@@ -51,7 +51,7 @@ def _pg_table_detail(record):
         if record.get("estimated_duration_s") is not None:
             parts.append("about {0:g} s".format(record["estimated_duration_s"]))
         if record.get("lock"):
-            parts.append("lock " + str(record["lock"]).split(" (")[0])
+            parts.append("lock " + str(record["lock"]).split(" (", maxsplit=1)[0])
     if record.get("reason"):
         parts.append(str(record["reason"]))
     return ", ".join(parts)

@@ -10,18 +10,6 @@ from tests.helpers import BIN, REPO, ansible_env, lab_inventory, output_of, run
 pytestmark = [pytest.mark.integration, pytest.mark.ansible, pytest.mark.k8s]
 
 
-@pytest.fixture()
-def lab_services(pg_server, redis_server, s3_server, compose_app, k8s_cluster):
-    return {
-        "postgres": {"host": pg_server.host, "port": pg_server.port},
-        "redis": {"host": redis_server.host, "port": redis_server.port},
-        "s3": {"endpoint_url": s3_server.endpoint_url},
-        "compose": {"base_url": compose_app.url("").rstrip("/")},
-        "k8s": {"server": k8s_cluster.info.server, "kubeconfig": k8s_cluster.kubeconfig,
-                "namespace": "stream-systems", "service": "stream-api"},
-    }
-
-
 def _run_weekly(inventory, reports, *extra):
     env = ansible_env(MAINTENANCE_REPORT_DIR=str(reports), MAINTENANCE_LEAD="test-lead")
     return run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / "weekly.yml"), *extra],
@@ -55,7 +43,7 @@ def test_weekly_on_a_healthy_lab_writes_a_completed_report(tmp_path, lab_service
 def test_a_service_that_is_down_fails_the_run_and_the_report_says_which(tmp_path, lab_services):
     from lab.harness.base import free_port
 
-    broken = {**lab_services, "redis": {"host": "127.0.0.1", "port": free_port()}}
+    broken = {**lab_services, "redis": {**lab_services["redis"], "host": "127.0.0.1", "port": free_port()}}
     inventory = lab_inventory(tmp_path, broken)
     result = _run_weekly(inventory, tmp_path / "reports", "-e", "health_check_timeout=1")
     assert result.returncode != 0, output_of(result)

@@ -1,0 +1,105 @@
+"""Every playbook against the lab estate: --check changes nothing, a real weekly run changes what it reports.
+
+Assertions read the services themselves (estate_state), never only the report.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.helpers import BIN, REPO, ansible_env, lab_inventory, output_of, run
+from tests.integration import estate_state
+
+pytestmark = [pytest.mark.integration, pytest.mark.ansible, pytest.mark.k8s]
+
+APPROVAL = {"maintenance_window_emergency": {"approved_by": "cto@example.com", "reason": "drill", "ticket": "INC-1"}}
+# Extra vars each playbook needs to run at all.
+EXTRA = {
+    "daily": {},
+    "weekly": {},
+    "monthly": {},
+    "quarterly": {},
+    "emergency": APPROVAL,
+    "deploy": {"deploy_version": "2026.12.0", "deploy_change_ticket": "CHG-1"},
+    "rollback": {"rollback_to_version": "2026.11.0"},
+}
+
+
+def playbook(name, inventory, reports, *extra, env_extra=None):
+    env = ansible_env(MAINTENANCE_REPORT_DIR=str(reports), MAINTENANCE_LEAD="test-lead", **(env_extra or {}))
+    return run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / f"{name}.yml"), *extra],
+               env=env)
+
+
+def only_report(reports):
+    files = sorted(reports.glob("MAINT-*.json"))
+    assert len(files) == 1, files
+    return json.loads(files[0].read_text()), files[0].with_suffix(".md").read_text()
+
+
+def make_dead_tuples(lab_services):
+    for estate, table in (("stream_systems", "positions"), ("vitalstream", "alarms")):
+        with estate_state.estate_conn(lab_services, estate) as conn:
+            conn.execute(f"UPDATE {table} SET id = id WHERE id % 2 = 0")  # noqa: S608 - fixed names
+
+
+@pytest.mark.parametrize("name", sorted(EXTRA))
+def test_check_mode_of_each_playbook_changes_nothing(name, tmp_path, lab_services):
+    inventory = lab_inventory(tmp_path, lab_services)
+    make_dead_tuples(lab_services)  # so the plan has something to plan
+    before = estate_state.snapshot(lab_services, tmp_path / "lab-state")
+    result = playbook(name, inventory, tmp_path / "reports", "--check", "-e", json.dumps(EXTRA[name]),
+                      env_extra={"ANSIBLE_SHOW_CUSTOM_STATS": "true"})
+    after = estate_state.snapshot(lab_services, tmp_path / "lab-state")
+    assert result.returncode == 0, output_of(result)
+    assert after == before
+    report, markdown = only_report(tmp_path / "reports")
+    assert report["check_mode"] and "check mode: nothing was changed" in report["status"], report["status"]
+    assert set(report["hosts"]) == {"stream-lab", "vitalstream-lab"}
+    for host in report["hosts"].values():
+        assert not host["actual_changes"], host["actual_changes"]
+    # The same records reach AWX as set_stats artifacts.
+    stats = result.stdout[result.stdout.index("CUSTOM STATS"):]
+    assert "stream-lab" in stats and "vitalstream-lab" in stats and "maintenance_report" in stats, stats[:2000]
+    assert "Maintenance ID: MAINT-" in markdown
+
+
+def test_weekly_changes_what_it_reports_and_the_report_has_real_figures(tmp_path, lab_services):
+    inventory = lab_inventory(tmp_path, lab_services)
+    make_dead_tuples(lab_services)
+    dead_before = estate_state.dead_tuples(lab_services, "stream_systems", "positions")
+    assert dead_before >= 10000
+    result = playbook("weekly", inventory, tmp_path / "reports")
+    assert result.returncode == 0, output_of(result)
+    report, markdown = only_report(tmp_path / "reports")
+    assert report["status"] == "COMPLETED", report
+
+    # PostgreSQL: the server has no dead tuples left in positions, and the report's figure is the server's.
+    assert estate_state.dead_tuples(lab_services, "stream_systems", "positions") < 1000
+    stream = report["hosts"]["stream-lab"]
+    summary = next(e for e in stream["entries"] if e["role"] == "postgres_routine" and e["action"] == "check")
+    assert int(summary["before"]["dead_tuples"]) >= dead_before
+    assert int(summary["after"]["dead_tuples"]) < 1000
+    assert re.search(r"dead tuples \d+ -> \d+", markdown)
+
+    # Redis: the ratio the report gives after the run is what the server says now.
+    redis_entry = next(e for e in stream["entries"] if e["role"] == "redis_routine" and e["action"] == "check")
+    info = estate_state.redis_client(lab_services).info("memory")
+    assert abs(float(redis_entry["after"]["ratio"]) - info["used_memory"] / info["maxmemory"]) < 0.05
+
+    # Backups: one verified set per estate on disk, its manifest and verification in S3, no scratch database left.
+    keys = estate_state.s3_state(lab_services)
+    for estate, host in (("stream_systems", "stream-lab"), ("vitalstream", "vitalstream-lab")):
+        sets = list((tmp_path / "lab-state" / "backups" / estate).glob("*/verified.json"))
+        assert len(sets) == 1, sets
+        verified = json.loads(sets[0].read_text())
+        assert {c["status"] for c in verified["checks"]} == {"passed"}
+        assert "restore" in {c["check"] for c in verified["checks"]}
+        set_id = sets[0].parent.name
+        assert any(k.endswith(f"{set_id}/manifest.json") for k in keys[estate]), keys[estate]
+        entry = next(e for e in report["hosts"][host]["entries"] if e["role"] == "backup" and e["action"] == "check")
+        assert entry["status"] == "ok" and entry["verified"] is True
+    assert not [d for d in estate_state.postgres_state(lab_services)["databases"] if d.startswith("streamops_verify")]
+    assert stream["timing"]["in_services_s"] > 0
