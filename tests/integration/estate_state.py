@@ -14,8 +14,8 @@ import psycopg
 import redis
 
 TABLE_STATE_SQL = """
-SELECT c.relname, c.relfilenode, COALESCE(s.n_dead_tup, 0), COALESCE(s.vacuum_count, 0),
-       COALESCE(s.analyze_count, 0)
+SELECT c.relname, c.relfilenode, COALESCE(s.n_tup_ins + s.n_tup_upd + s.n_tup_del, 0),
+       COALESCE(s.vacuum_count, 0), COALESCE(s.analyze_count, 0)
 FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')
@@ -34,7 +34,8 @@ def postgres_state(lab_services: dict) -> dict:
     state = {}
     for estate in lab_services["postgres"]["estates"]:
         with estate_conn(lab_services, estate) as conn:
-            # Counters that only a VACUUM/ANALYZE/REINDEX/VACUUM FULL moves (relfilenode changes on a rewrite).
+            # Rows written, and what only VACUUM/ANALYZE/REINDEX/VACUUM FULL moves (relfilenode changes on a
+            # rewrite). Not n_dead_tup: any read prunes pages and lowers it.
             state[estate] = {"relations": [list(row) for row in conn.execute(TABLE_STATE_SQL).fetchall()],
                              "sequences": conn.execute(
                                  "SELECT sequencename, last_value FROM pg_sequences ORDER BY 1").fetchall()}
