@@ -80,7 +80,8 @@ def test_weekly_changes_what_it_reports_and_the_report_has_real_figures(tmp_path
     assert estate_state.dead_tuples(lab_services, "stream_systems", "positions") < 1000
     stream = report["hosts"]["stream-lab"]
     summary = next(e for e in stream["entries"] if e["role"] == "postgres_routine" and e["action"] == "check")
-    assert int(summary["before"]["dead_tuples"]) >= dead_before
+    # Not >= dead_before: every read between the two (health check, backup) prunes pages and lowers the count.
+    assert int(summary["before"]["dead_tuples"]) >= 5000
     assert int(summary["after"]["dead_tuples"]) < 1000
     assert re.search(r"dead tuples \d+ -> \d+", markdown)
 
