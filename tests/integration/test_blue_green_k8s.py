@@ -21,6 +21,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.streamops.maintenance.plugins.modules import blue_green_deploy
 from lab.harness.base import free_port, wait_for
+from lab.k8s.control import STREAM_API_SCRIPT
 
 pytestmark = [pytest.mark.integration, pytest.mark.k8s]
 
@@ -28,15 +29,9 @@ ALWAYS = [{"name": "always", "rrule": "FREQ=DAILY;BYHOUR=0;BYMINUTE=0", "duratio
 WEEKLY = [{"name": "weekly", "rrule": "FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=0", "duration": "2h"}]
 OUTSIDE = "2026-11-24T15:00:00Z"
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-# The app picks its behaviour from its version label (all tags are the same busybox image):
-# "never-ready" never serves /health, "smoke-fail" serves a wrong /version.
-APP = r"""
-v="$APP_VERSION"; mkdir -p /www
-case "$v" in *never-ready*) exec sleep 3600;; esac
-echo ok > /www/health
-case "$v" in *smoke-fail*) echo broken > /www/version;; *) echo "$v" > /www/version;; esac
-exec httpd -f -p "127.0.0.1:$APP_PORT" -h /www
-"""
+# The lab's own stream-api app: it picks its behaviour from its version label (all tags are the
+# same busybox image): "never-ready" never serves /health, "smoke-fail" serves a wrong /version.
+APP = STREAM_API_SCRIPT
 MANIFEST = Template("""
 apiVersion: apps/v1
 kind: Deployment
