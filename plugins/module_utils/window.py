@@ -848,7 +848,7 @@ class WindowReport:
 
 @dataclass(frozen=True)
 class WindowStatus:
-    """The decision at ``now``; ``as_result()`` is the module result."""
+    """The decision at ``now``; ``decision()`` is what every module returns under ``window``."""
 
     now: datetime
     mode: str
@@ -900,16 +900,15 @@ class WindowStatus:
             )
         return f"maintenance work not allowed at {self.now.isoformat()}: {self.reason}; {self.next_opening_text()}"
 
-    def as_result(self) -> dict[str, Any]:
+    def decision(self) -> dict[str, Any]:
+        """The window decision, the same dict in every module's result (docs/records.md, records.WINDOW_KEYS)."""
         current, upcoming, until_next = self.current, self.upcoming, self.time_until_next
         return {
-            "changed": False,
-            "msg": self.msg,
             "allowed": self.allowed,
             "mode": self.mode,
             "inside": self.inside,
             "now": self.now.isoformat(),
-            "window": current.window if current else None,
+            "name": current.window if current else None,
             "start": current.iso_start() if current else None,
             "end": current.iso_end() if current else None,
             "seconds_left": int(self.time_left.total_seconds()),
@@ -920,7 +919,7 @@ class WindowStatus:
             "blackout": self.blackout.as_record() if self.blackout else None,
             "emergency": self.emergency.as_dict() if self.emergency else None,
             "reason": self.reason,
-            "windows": [report.as_dict() for report in self.windows],
+            "msg": self.msg,
         }
 
 
@@ -1120,8 +1119,7 @@ class WindowGuard:
         """
         status = self.status(required)
         if not status.allowed:
-            details = {key: value for key, value in status.as_result().items() if key not in ("msg", "changed")}
-            raise WindowClosedError(msg=f"{refusal}: {status.msg}" if refusal else status.msg, **details)
+            raise WindowClosedError(msg=f"{refusal}: {status.msg}" if refusal else status.msg, window=status.decision())
         return status
 
 

@@ -55,7 +55,7 @@ attributes:
     details:
       - Never changes anything; the answer depends on the time of the run.
 requirements:
-  - python-dateutil (on the target, for rrule windows)
+  - python-dateutil (on the target, only for rrule windows; a missing library fails the task when a rule is evaluated)
 notes:
   - Times in the result carry the UTC offset of the window's or blackout's timezone.
   - The next usable window is searched up to 400 days ahead.
@@ -133,104 +133,93 @@ msg:
   returned: always
   type: str
   sample: inside window 'weekly' until 2026-01-11T04:00:00-05:00 (1h 30m left)
-allowed:
-  description: Whether disruptive work may start now.
+records:
+  description:
+    - One record (see C(docs/records.md)), name C(window <name>) (C(window) when any window counts), action V(window).
+    - Status V(ok) when work may start, or when it may not but O(enforce=false) (the detail then starts with
+      C(not enforced)); V(breach) when O(enforce=true) refused, and the task fails.
   returned: always
-  type: bool
-  sample: true
-mode:
-  description: V(window) (allowed by a window), V(emergency) (allowed only by the emergency approval) or V(denied).
-  returned: always
-  type: str
-  sample: window
-inside:
-  description: Whether now is inside a usable window (an occurrence not covered by a blackout).
-  returned: always
-  type: bool
-  sample: true
-now:
-  description: The instant evaluated, in UTC.
-  returned: always
-  type: str
-  sample: "2026-01-11T07:30:00+00:00"
+  type: list
+  elements: dict
+  sample:
+    - name: window weekly
+      action: window
+      status: ok
+      detail: inside window 'weekly' until 2026-01-11T04:00:00-05:00 (1h 30m left)
+      before: null
+      after: {mode: window, start: "2026-01-11T02:00:00-05:00", end: "2026-01-11T04:00:00-05:00", seconds_left: 5400}
+      seconds: null
 window:
-  description: Name of the window now is inside, or V(null).
-  returned: always
-  type: str
-  sample: weekly
-start:
-  description: Opening of the current usable interval, ISO 8601 with offset, or V(null) outside.
-  returned: always
-  type: str
-  sample: "2026-01-11T02:00:00-05:00"
-end:
-  description: Closing of the current usable interval (after DST and blackouts), or V(null) outside.
-  returned: always
-  type: str
-  sample: "2026-01-11T04:00:00-05:00"
-seconds_left:
-  description: Seconds until the current usable interval closes; V(0) outside.
-  returned: always
-  type: int
-  sample: 5400
-required_seconds:
-  description: max(O(cutoff), O(estimated_duration)) in seconds.
-  returned: always
-  type: int
-  sample: 3600
-next_start:
-  description: Opening of the next usable interval at least RV(required_seconds) long, or V(null) if none within 400 days.
-  returned: always
-  type: str
-  sample: "2026-01-18T02:00:00-05:00"
-next_window:
-  description: Name of the window RV(next_start) belongs to.
-  returned: always
-  type: str
-  sample: weekly
-seconds_until_next:
-  description: Seconds until RV(next_start), or V(null).
-  returned: always
-  type: int
-  sample: 599400
-blackout:
-  description: The blackout now falls in, or V(null).
+  description:
+    - The window decision, the same dict every module of the collection returns when it consults a window.
   returned: always
   type: dict
   contains:
+    allowed:
+      description: Whether disruptive work may start now.
+      type: bool
+    mode:
+      description: V(window) (allowed by a window), V(emergency) (allowed only by the emergency approval) or V(denied).
+      type: str
+    inside:
+      description: Whether now is inside a usable window (an occurrence not covered by a blackout).
+      type: bool
+    now:
+      description: The instant evaluated, in UTC.
+      type: str
+    name:
+      description: Name of the window now is inside, or V(null).
+      type: str
     start:
-      description: Start, ISO 8601 with offset.
+      description: Opening of the current usable interval, ISO 8601 with offset, or V(null) outside.
       type: str
     end:
-      description: End (exclusive), ISO 8601 with offset.
+      description: Closing of the current usable interval (after DST and blackouts), or V(null) outside.
       type: str
+    seconds_left:
+      description: Seconds until the current usable interval closes; V(0) outside.
+      type: int
+    required_seconds:
+      description: max(O(cutoff), O(estimated_duration)) in seconds.
+      type: int
+    next_start:
+      description: Opening of the next usable interval at least RV(window.required_seconds) long, or V(null) if none within 400 days.
+      type: str
+    next_window:
+      description: Name of the window RV(window.next_start) belongs to.
+      type: str
+    seconds_until_next:
+      description: Seconds until RV(window.next_start), or V(null).
+      type: int
+    blackout:
+      description: The blackout now falls in (C(start), C(end) exclusive, C(reason), C(timezone)), or V(null).
+      type: dict
+    emergency:
+      description: The emergency approval (C(approved_by), C(reason), C(ticket)) that allowed the work; V(null) unless RV(window.mode=emergency).
+      type: dict
     reason:
-      description: The blackout's reason, or V(null).
+      description: Why the windows do not allow the work now (outside, in a blackout, too little time left); V(null) in RV(window.mode=window).
       type: str
-    timezone:
-      description: The timezone its dates were read in.
+    msg:
+      description: The decision in one sentence (as RV(msg)).
       type: str
-  sample: {start: "2026-12-25T00:00:00-05:00", end: "2026-12-26T00:00:00-05:00", reason: null, timezone: America/New_York}
-emergency:
-  description: The emergency approval that allowed the work; V(null) unless RV(mode=emergency).
-  returned: always
-  type: dict
-  contains:
-    approved_by:
-      description: Approver.
-      type: str
-    reason:
-      description: Reason.
-      type: str
-    ticket:
-      description: Ticket.
-      type: str
-  sample: {approved_by: alice, reason: disk 95% full, ticket: INC-4711}
-reason:
-  description: Why the windows do not allow the work now (outside, in a blackout, too little time left); V(null) in RV(mode=window).
-  returned: always
-  type: str
-  sample: outside all maintenance windows
+  sample:
+    allowed: true
+    mode: window
+    inside: true
+    now: "2026-01-11T07:30:00+00:00"
+    name: weekly
+    start: "2026-01-11T02:00:00-05:00"
+    end: "2026-01-11T04:00:00-05:00"
+    seconds_left: 5400
+    required_seconds: 0
+    next_start: "2026-01-11T02:00:00-05:00"
+    next_window: weekly
+    seconds_until_next: null
+    blackout: null
+    emergency: null
+    reason: null
+    msg: inside window 'weekly' until 2026-01-11T04:00:00-05:00 (1h 30m left)
 windows:
   description: Each considered window with its current usable interval, or else its next one at least RV(required_seconds) long.
   returned: always
@@ -254,12 +243,12 @@ windows:
 
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.streamops.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.streamops.maintenance.plugins.module_utils.errors import WindowClosedError
+from ansible_collections.streamops.maintenance.plugins.module_utils.module_runner import run_and_exit
+from ansible_collections.streamops.maintenance.plugins.module_utils.records import make_record
 from ansible_collections.streamops.maintenance.plugins.module_utils.window import (
-    DATEUTIL_IMPORT_ERROR,
-    HAS_DATEUTIL,
     guard_from_params,
     required_time,
     window_guard_argument_spec,
@@ -276,22 +265,28 @@ def argument_spec() -> dict[str, Any]:
     return spec
 
 
-def run_module(params: dict[str, Any]) -> dict[str, Any]:
+def run_maintenance_window(params: dict[str, Any], *, check_mode: bool = False, diff_mode: bool = False) -> dict[str, Any]:
+    """The decision as a result; a refusal under O(enforce) raises with the same record and window."""
     guard = guard_from_params(params)
     required = required_time(cutoff=params["cutoff"], estimated_duration=params["estimated_duration"])
-    status = guard.require(required) if params["enforce"] else guard.status(required)
-    return status.as_result()
+    status = guard.status(required)
+    decision = status.decision()
+    name = f"window {params['window']}" if params.get("window") else "window"
+    after = {key: decision[key] for key in ("mode", "start", "end", "seconds_left")}
+    reports = [report.as_dict() for report in status.windows]
+    if status.allowed:
+        record = make_record(name, "window", "ok", status.msg, after=after)
+    elif params["enforce"]:
+        record = make_record(name, "window", "breach", status.msg, after=after)
+        raise WindowClosedError(msg=status.msg, window=decision, records=[record], windows=reports)
+    else:
+        record = make_record(name, "window", "ok", f"not enforced: {status.msg}", after=after)
+    return {"changed": False, "msg": status.msg, "records": [record], "window": decision, "windows": reports}
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if not HAS_DATEUTIL:
-        module.fail_json(msg=missing_required_lib("python-dateutil"), exception=DATEUTIL_IMPORT_ERROR)
-    try:
-        result = run_module(module.params)
-    except MaintenanceError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    module.exit_json(**result)
+    run_and_exit(module, run_maintenance_window, {})
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.errors impor
     WindowClosedError,
     WindowError,
 )
+from ansible_collections.streamops.maintenance.plugins.module_utils.records import WINDOW_KEYS
 from ansible_collections.streamops.maintenance.plugins.module_utils.window import (
     UNANCHORED_DTSTART,
     WindowGuard,
@@ -44,6 +45,10 @@ AWX = {"name": "awx", "rrule": AWX_TEXT, "duration": "1h"}
 
 APPROVAL = {"approved_by": "alice", "reason": "disk 95% full", "ticket": "INC-4711"}
 
+
+def reports(evaluated):
+    """The per-window reports of a decision (what maintenance_window returns as ``windows``)."""
+    return [report.as_dict() for report in evaluated.windows]
 
 def status(windows, now, *, blackouts=None, tz=NY, **kwargs):
     return evaluate(parse_windows(windows, tz), parse_blackouts(blackouts, tz), now, **kwargs)
@@ -256,14 +261,14 @@ EVALUATIONS = [
 
 @pytest.mark.parametrize("windows, now, allowed, window, start, end, seconds_left, next_start", EVALUATIONS)
 def test_evaluate(windows, now, allowed, window, start, end, seconds_left, next_start):
-    result = status(windows, now).as_result()
+    result = status(windows, now).decision()
     assert result["allowed"] is allowed
     assert result["inside"] is allowed
     assert result["mode"] == ("window" if allowed else "denied")
-    assert (result["window"], result["start"], result["end"]) == (window, start, end)
+    assert (result["name"], result["start"], result["end"]) == (window, start, end)
     assert result["seconds_left"] == seconds_left
     assert result["next_start"] == next_start
-    assert result["changed"] is False
+    assert set(result) == set(WINDOW_KEYS)
     assert (result["reason"] is None) is allowed
 
 
@@ -282,7 +287,7 @@ def test_fall_back_window_closes_after_its_duration_of_real_time():
 
 
 def test_next_window_message_and_seconds():
-    result = status([WEEKLY], "2026-01-07T12:00:00Z").as_result()
+    result = status([WEEKLY], "2026-01-07T12:00:00Z").decision()
     assert result["next_window"] == "weekly"
     assert result["seconds_until_next"] == 327600
     assert result["reason"] == "outside all maintenance windows"
@@ -322,7 +327,7 @@ def test_awx_dtstart_tzid_becomes_window_timezone():
 )
 def test_awx_utc_until_is_converted_to_local_time(until, next_start):
     text = f"DTSTART;TZID=America/New_York:20260104T020000 RRULE:FREQ=WEEKLY;BYDAY=SU;UNTIL={until}"
-    result = status([{"name": "awx", "rrule": text, "duration": "1h"}], "2026-01-05T00:00:00Z").as_result()
+    result = status([{"name": "awx", "rrule": text, "duration": "1h"}], "2026-01-05T00:00:00Z").decision()
     assert result["next_start"] == next_start
 
 
@@ -353,10 +358,11 @@ def test_undated_rule_matches_dateutil_from_2000(body):
 
 
 def test_named_window_only_that_one_counts():
-    result = status([WEEKLY, MONTHLY], "2026-02-08T01:00:00-05:00", window_name="weekly").as_result()
+    evaluated = status([WEEKLY, MONTHLY], "2026-02-08T01:00:00-05:00", window_name="weekly")
+    result = evaluated.decision()
     assert (result["allowed"], result["reason"]) == (False, "outside maintenance window 'weekly'")
     assert (result["next_window"], result["next_start"]) == ("weekly", "2026-02-08T02:00:00-05:00")
-    assert [report["name"] for report in result["windows"]] == ["weekly"]
+    assert [report["name"] for report in reports(evaluated)] == ["weekly"]
     assert status([WEEKLY, MONTHLY], "2026-02-08T01:00:00-05:00").allowed is True
 
 
@@ -371,7 +377,7 @@ def test_named_window_only_that_one_counts():
 )
 def test_dtstart_count_rule_ends(now, allowed, next_start):
     text = "DTSTART;TZID=America/New_York:20260104T020000\nRRULE:FREQ=WEEKLY;COUNT=3;BYDAY=SU"
-    result = status([{"name": "three", "rrule": text, "duration": "1h"}], now).as_result()
+    result = status([{"name": "three", "rrule": text, "duration": "1h"}], now).decision()
     assert (result["allowed"], result["next_start"]) == (allowed, next_start)
 
 
@@ -407,13 +413,14 @@ LATE_SUNDAY = {"name": "late", "rrule": "FREQ=WEEKLY;BYDAY=SU;BYHOUR=4;BYMINUTE=
     ],
 )
 def test_touching_windows_form_one_stretch(windows, now, required, allowed, window, start, end):
-    result = status(windows, now, required=parse_duration(required, allow_zero=True)).as_result()
-    assert (result["allowed"], result["window"], result["start"], result["end"]) == (allowed, window, start, end)
+    result = status(windows, now, required=parse_duration(required, allow_zero=True)).decision()
+    assert (result["allowed"], result["name"], result["start"], result["end"]) == (allowed, window, start, end)
 
 
 def test_touching_windows_keep_their_own_reports():
-    result = status([WEEKLY, LATE_SUNDAY], "2026-01-11T03:50:00-05:00").as_result()
-    assert result["windows"] == [
+    evaluated = status([WEEKLY, LATE_SUNDAY], "2026-01-11T03:50:00-05:00")
+    result = evaluated.decision()
+    assert reports(evaluated) == [
         {"name": "weekly", "inside": True, "start": "2026-01-11T02:00:00-05:00", "end": "2026-01-11T04:00:00-05:00"},
         {"name": "late", "inside": False, "start": "2026-01-11T04:00:00-05:00", "end": "2026-01-11T06:00:00-05:00"},
     ]
@@ -467,7 +474,7 @@ BLACKOUTS = [
 
 @pytest.mark.parametrize("blackouts, now, allowed, end, next_start, blackout_start", BLACKOUTS)
 def test_blackouts(blackouts, now, allowed, end, next_start, blackout_start):
-    result = status([WEEKLY], now, blackouts=blackouts).as_result()
+    result = status([WEEKLY], now, blackouts=blackouts).decision()
     assert result["allowed"] is allowed
     assert result["end"] == end
     assert result["next_start"] == next_start
@@ -478,7 +485,7 @@ def test_blackouts(blackouts, now, allowed, end, next_start, blackout_start):
 
 def test_blackout_record_and_reason():
     blackouts = [{"start": "2026-12-24", "end": "2026-12-26", "reason": "holidays"}]
-    result = status([WEEKLY], "2026-12-26T23:00:00-05:00", blackouts=blackouts).as_result()
+    result = status([WEEKLY], "2026-12-26T23:00:00-05:00", blackouts=blackouts).decision()
     assert result["blackout"] == {
         "start": "2026-12-24T00:00:00-05:00",
         "end": "2026-12-27T00:00:00-05:00",
@@ -490,8 +497,9 @@ def test_blackout_record_and_reason():
 
 def test_blackout_over_the_quarterly_window_moves_next_past_it():
     blackouts = [{"start": "2026-03-28T20:00", "end": "2026-03-29T02:00"}]
-    result = status([QUARTERLY], "2026-03-28T12:00:00-04:00", blackouts=blackouts).as_result()
-    assert (result["next_start"], result["windows"][0]["end"]) == (
+    evaluated = status([QUARTERLY], "2026-03-28T12:00:00-04:00", blackouts=blackouts)
+    result = evaluated.decision()
+    assert (result["next_start"], reports(evaluated)[0]["end"]) == (
         "2026-03-29T02:00:00-04:00",
         "2026-03-29T06:00:00-04:00",
     )
@@ -517,7 +525,7 @@ def test_blackout_over_the_quarterly_window_moves_next_past_it():
     ],
 )
 def test_cutoff_and_estimated_duration(now, required, allowed, next_start, reason):
-    result = status([WEEKLY], now, required=parse_duration(required)).as_result()
+    result = status([WEEKLY], now, required=parse_duration(required)).decision()
     assert result["allowed"] is allowed
     assert result["next_start"] == next_start
     assert result["reason"] == reason
@@ -525,14 +533,15 @@ def test_cutoff_and_estimated_duration(now, required, allowed, next_start, reaso
 
 
 def test_no_window_long_enough_says_so():
-    result = status([WEEKLY], "2026-01-07T12:00:00Z", required=timedelta(hours=3)).as_result()
+    evaluated = status([WEEKLY], "2026-01-07T12:00:00Z", required=timedelta(hours=3))
+    result = evaluated.decision()
     assert result["msg"].endswith("no usable window opens within the next 400 days")
-    assert result["windows"] == [{"name": "weekly", "inside": False, "start": None, "end": None}]
+    assert reports(evaluated) == [{"name": "weekly", "inside": False, "start": None, "end": None}]
 
 
 def test_window_too_short_after_blackout_is_skipped_for_next():
     blackouts = [{"start": "2026-01-11T02:00", "end": "2026-01-11T03:30"}]
-    result = status([WEEKLY], "2026-01-10T00:00:00Z", blackouts=blackouts, required=timedelta(hours=1)).as_result()
+    result = status([WEEKLY], "2026-01-10T00:00:00Z", blackouts=blackouts, required=timedelta(hours=1)).decision()
     assert result["next_start"] == "2026-01-18T02:00:00-05:00"
 
 
@@ -551,7 +560,7 @@ def test_window_too_short_after_blackout_is_skipped_for_next():
 def test_emergency_allows_with_complete_approval(now, blackouts, mode, echoed):
     result = status(
         [WEEKLY], now, blackouts=blackouts, emergency=APPROVAL, required=timedelta(minutes=15)
-    ).as_result()
+    ).decision()
     assert result["allowed"] is True
     assert result["mode"] == mode
     assert result["emergency"] == (APPROVAL if echoed else None)
@@ -602,9 +611,9 @@ def test_guard_require_raises_with_next_window():
     error = caught.value
     assert isinstance(error, MaintenanceError)
     assert "next usable window 'weekly' opens 2026-01-11T02:00:00-05:00 (in 3d 19h)" in error.msg
-    assert error.details["next_start"] == "2026-01-11T02:00:00-05:00"
-    assert error.details["allowed"] is False
-    assert "msg" not in error.details
+    assert error.details["window"]["next_start"] == "2026-01-11T02:00:00-05:00"
+    assert error.details["window"]["allowed"] is False
+    assert set(error.details) == {"window"}
 
 
 def test_guard_asks_the_clock_each_time():
@@ -622,7 +631,7 @@ def test_guard_from_params():
     }
     guard = guard_from_params(params)
     assert guard.window_name == "weekly"
-    assert guard.status().as_result()["windows"] == [
+    assert reports(guard.status()) == [
         {"name": "weekly", "inside": True, "start": "2026-01-11T02:00:00-05:00", "end": "2026-01-11T04:00:00-05:00"}
     ]
 
@@ -634,7 +643,7 @@ def test_unknown_window_name_lists_known_ones():
 
 
 def test_no_windows_denies_without_emergency():
-    result = evaluate([], [], "2026-01-07T12:00:00Z").as_result()
+    result = evaluate([], [], "2026-01-07T12:00:00Z").decision()
     assert (result["allowed"], result["reason"]) == (False, "no maintenance windows are defined")
     assert evaluate([], [], "2026-01-07T12:00:00Z", emergency=APPROVAL).mode == "emergency"
 

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.streamops.maintenance.plugins.module_utils.records import result_problems
 from ansible_collections.streamops.maintenance.plugins.modules import maintenance_window
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -35,7 +36,7 @@ def run_main(args, capsys):
     [
         pytest.param(
             {"now": "2026-01-11T07:30:00Z"}, 0,
-            {"allowed": True, "mode": "window", "window": "weekly", "seconds_left": 5400}, id="inside",
+            {"allowed": True, "mode": "window", "name": "weekly", "seconds_left": 5400}, id="inside",
         ),
         pytest.param(
             {"now": "2026-01-11T07:30:00Z", "_ansible_check_mode": True}, 0,
@@ -67,7 +68,9 @@ def test_main_reports(extra, code, expected, capsys):
     assert exit_code == code
     assert result["changed"] is False
     assert not result.get("failed")
-    assert {key: result[key] for key in expected} == expected
+    assert {key: result["window"][key] for key in expected} == expected
+    assert result_problems(result) == []
+    assert result["records"][0]["status"] == "ok"
 
 
 def test_main_enforce_fails_with_next_window(capsys):
@@ -78,8 +81,9 @@ def test_main_enforce_fails_with_next_window(capsys):
         "maintenance work not allowed at 2026-01-07T12:00:00+00:00: outside all maintenance windows; "
         "next usable window 'weekly' opens 2026-01-11T02:00:00-05:00 (in 3d 19h)"
     )
-    assert result["next_start"] == "2026-01-11T02:00:00-05:00"
-    assert result["seconds_until_next"] == 327600
+    assert result["window"]["next_start"] == "2026-01-11T02:00:00-05:00"
+    assert result["window"]["seconds_until_next"] == 327600
+    assert [(r["name"], r["status"]) for r in result["records"]] == [("window", "breach")]
 
 
 @pytest.mark.parametrize(
