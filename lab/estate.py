@@ -74,8 +74,8 @@ def _recorded_servers_alive() -> bool:
 
 
 def _up_postgres() -> dict:
-    say("starting PostgreSQL on 127.0.0.1")
-    server = PostgresServer()
+    say("starting PostgreSQL on 127.0.0.1 (TLS only: a throwaway CA signs its certificate)")
+    server = PostgresServer(ssl=True)
     info = server.start()
     server.record().save(STATE_DIR)
     say(f"  {info.version} on port {info.port}; seeding the guides' tables (about 10 s)")
@@ -83,8 +83,12 @@ def _up_postgres() -> dict:
 
 
 def postgres_facts(info: PostgresInfo, estates: dict) -> dict:
-    return {"host": info.host, "port": info.port, "admin_user": info.user,
-            "admin_password": info.password, "version": info.version, "estates": estates}
+    facts = {"host": info.host, "port": info.port, "admin_user": info.user,
+             "admin_password": info.password, "version": info.version, "estates": estates}
+    if info.ssl:
+        # What every connection to a TLS-only server needs; wrong_ca_cert is for the tests of a wrong CA.
+        facts.update(sslmode="verify-full", ca_cert=info.ca_cert, wrong_ca_cert=info.wrong_ca_cert)
+    return facts
 
 
 def _up_redis() -> dict:

@@ -129,8 +129,8 @@ def seed_postgres(admin: PostgresInfo) -> dict[str, dict]:
         facts = out[estate.name]
         with psycopg.connect(**admin.conninfo(estate.database), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        with psycopg.connect(host=admin.host, port=admin.port, dbname=estate.database,
-                             user=facts["user"], password=facts["password"], autocommit=True) as conn:
+        with psycopg.connect(**admin.conninfo(estate.database, user=facts["user"], password=facts["password"]),
+                             autocommit=True) as conn:
             conn.execute(SCHEMAS[estate.database].replace("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;", ""))
     return out
 

@@ -31,7 +31,7 @@ def lab_services(s3_server, k8s_cluster, docker_engine, lab_image,
 
     from ..k8s import control  # noqa: PLC0415
 
-    pg, cache = PostgresServer(), RedisServer()
+    pg, cache = PostgresServer(ssl=True), RedisServer()  # TLS only, as `python -m lab up`
     app = ComposeApp(docker_engine, lab_image, project=f"vs-lab-{uuid.uuid4().hex[:6]}",
                      state_dir=tmp_path_factory.mktemp("lab-compose"))
     # Its own app name: the compose projects <app>-blue/-green must not meet another session's.

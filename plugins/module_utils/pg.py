@@ -92,7 +92,62 @@ def connect(kwargs: dict[str, Any]) -> Any:
     try:
         return psycopg.connect(autocommit=True, **kwargs)
     except psycopg.Error as exc:
-        raise PgError(msg=f"cannot connect to PostgreSQL {describe_target(kwargs)}: {first_line(exc)}") from exc
+        raise PgError(msg=connect_failure_message(kwargs, str(exc))) from exc
+
+
+# libpq's words (libpq 15 to 18) for a TLS problem; each gets a plain sentence in connect_failure_message.
+CERT_NOT_VERIFIED = re.compile(r"certificate verify failed")
+ROOT_CERT_MISSING = re.compile(r'root certificate file "(?P<path>[^"]*)" does not exist')
+ROOT_CERT_UNREADABLE = re.compile(r'could not read root certificate file "(?P<path>[^"]*)"')
+HOST_NOT_IN_CERT = re.compile(r'server certificate for "[^"]*"(?: \(and \d+ other names?\))?'
+                              r' does not match host name "(?P<host>[^"]*)"')
+TLS_ONLY_SERVER = re.compile(r"no pg_hba\.conf entry for .*, no encryption")
+SERVER_WITHOUT_TLS = re.compile(r"server does not support SSL, but SSL was required")
+
+
+def connect_failure_message(kwargs: dict[str, Any], error_text: str) -> str:
+    """Why a connection failed (psycopg's error or pg_dump's stderr: both libpq's text), naming the target.
+
+    A certificate that does not verify, a missing or unreadable CA file, a host
+    name the certificate does not carry, a TLS-only server and a server without
+    TLS each get a plain sentence before libpq's own line. Never the password.
+    """
+    password = kwargs.get("password")
+    text = error_text.replace(str(password), "********") if password else error_text
+    lines = [line.strip() for line in text.splitlines() if line.strip()] or ["(no message from libpq)"]
+    problem = tls_problem(text, sslmode=kwargs.get("sslmode"), ca_cert=kwargs.get("sslrootcert"))
+    target = describe_target(kwargs)
+    if problem is None:
+        return f"cannot connect to PostgreSQL {target}: {lines[0]}"
+    plain, pattern = problem
+    quoted = next((line for line in lines if pattern.search(line)), lines[0])
+    return f"cannot connect to PostgreSQL {target}: {plain}: {quoted}"
+
+
+def tls_problem(text: str, *, sslmode: str | None, ca_cert: str | None) -> tuple[str, re.Pattern] | None:
+    """The plain sentence for a TLS problem libpq reports in ``text``, with the pattern of its line; else None."""
+    mode = sslmode or "not set"
+    if CERT_NOT_VERIFIED.search(text):
+        default = "libpq's default root certificate (ca_cert is not set: PGSSLROOTCERT, else ~/.postgresql/root.crt)"
+        against = f"ca_cert {ca_cert}" if ca_cert else default
+        return f"the server's TLS certificate did not verify against {against} (sslmode {mode})", CERT_NOT_VERIFIED
+    missing = ROOT_CERT_MISSING.search(text)
+    if missing:
+        what = f"ca_cert {ca_cert}" if ca_cert else f"ca_cert is not set and libpq's default {missing['path']}"
+        return (f"{what} does not exist: sslmode {mode} verifies the server's TLS certificate and needs "
+                "the CA certificate that signed it", ROOT_CERT_MISSING)
+    unreadable = ROOT_CERT_UNREADABLE.search(text)
+    if unreadable:
+        return f"ca_cert {unreadable['path']} holds no CA certificate libpq can read (sslmode {mode})", ROOT_CERT_UNREADABLE
+    mismatch = HOST_NOT_IN_CERT.search(text)
+    if mismatch:
+        return (f"the server's TLS certificate is not for host {mismatch['host']} (sslmode {mode} checks the host "
+                "name: connect by a name or address the certificate carries)", HOST_NOT_IN_CERT)
+    if TLS_ONLY_SERVER.search(text):
+        return "the server accepts only TLS connections: set sslmode (require, verify-ca or verify-full)", TLS_ONLY_SERVER
+    if SERVER_WITHOUT_TLS.search(text):
+        return f"the server does not offer TLS, but sslmode {mode} requires it", SERVER_WITHOUT_TLS
+    return None
 
 
 def set_timeouts(conn: Any, *, lock_timeout_ms: int, statement_timeout_ms: int) -> None:

@@ -23,11 +23,16 @@ ORDER BY c.relname
 """
 
 
+def tls_options(pg: dict) -> dict:
+    """sslmode and the CA of lab_services.postgres (the lab's server is TLS-only); none for a plain server."""
+    return {key: pg[fact] for key, fact in (("sslmode", "sslmode"), ("sslrootcert", "ca_cert")) if pg.get(fact)}
+
+
 def estate_conn(lab_services: dict, estate: str) -> psycopg.Connection:
     pg = lab_services["postgres"]
     facts = pg["estates"][estate]
     return psycopg.connect(host=pg["host"], port=pg["port"], user=facts["user"], password=facts["password"],
-                           dbname=facts["database"], autocommit=True)
+                           dbname=facts["database"], autocommit=True, **tls_options(pg))
 
 
 def postgres_state(lab_services: dict) -> dict:
@@ -41,7 +46,7 @@ def postgres_state(lab_services: dict) -> dict:
                                  "SELECT sequencename, last_value FROM pg_sequences ORDER BY 1").fetchall()}
     pg = lab_services["postgres"]
     with psycopg.connect(host=pg["host"], port=pg["port"], user=pg["admin_user"], password=pg["admin_password"],
-                         dbname="postgres") as conn:
+                         dbname="postgres", **tls_options(pg)) as conn:
         state["databases"] = sorted(r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall())
     return state
 
