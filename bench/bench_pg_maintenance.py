@@ -96,7 +96,7 @@ def module_params(trial: dict, **extra) -> dict:
         "min_dead_ratio": None, "min_bloat_ratio": None, "refresh_statistics": True,
         "stale_statistics_ratio": 0.2, "jobs": 1, "concurrently": True, "lock_timeout": 5000,
         "statement_timeout": 3600000, "initial_throughput_mb_s": 25.0, "long_query_seconds": 300.0,
-        "top_statements": 10, "settings": None,
+        "top_statements": 10, "max_connections_percent": None, "settings": None,
     }
     params.update(extra)
     return params
@@ -115,7 +115,7 @@ def guide_vacuum_everything(trial: dict) -> None:
 
 def ours_by_threshold(trial: dict, jobs: int = 1) -> None:
     result = run_pg_maintenance(module_params(trial, operation="vacuum_analyze", jobs=jobs), check_mode=False)
-    done = [r["name"] for r in result["tables"] if r["status"] == "done"]
+    done = [r["name"] for r in result["records"] if r["status"] == "done"]
     assert len(done) == BLOATED, (len(done), result["msg"])
 
 
@@ -127,7 +127,7 @@ def ours_named_jobs2(trial: dict) -> None:
     names = [f"t{n:03d}" for n in range(BLOATED)]
     result = run_pg_maintenance(module_params(trial, operation="vacuum_analyze", tables=names, jobs=2),
                                 check_mode=False)
-    assert sum(r["status"] == "done" for r in result["tables"]) == BLOATED, result["msg"]
+    assert sum(r["status"] == "done" for r in result["records"]) == BLOATED, result["msg"]
 
 
 def vacuumdb_named_jobs2(trial: dict) -> None:

@@ -2,7 +2,11 @@
 # Copyright: streamops maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # module_utils of streamops.maintenance are internal to the collection: no API promise outside it.
-"""The database-wide parts of pg_maintenance: report, reset_sequences, settings."""
+"""The database-wide parts of pg_maintenance: report, reset_sequences, settings.
+
+``plan_settings`` returns one plan per setting (the comparison and what ALTER SYSTEM
+did with it); ``setting_record`` turns a plan into its result record.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any
 
 from .pg import PgError, check_identifier, first_line, psycopg, qualified, sql
 from .pg_stats import TableInfo
+from .records import make_record
 
 # --------------------------------------------------------------------------- report
 
@@ -177,7 +182,7 @@ def normalize_setting(value: Any, *, vartype: str, unit: str | None, name: str) 
 
 
 def plan_settings(conn: Any, wanted: dict[str, Any]) -> list[dict[str, Any]]:
-    """One record per setting: current value, the value ALTER SYSTEM already holds, wanted, change or not."""
+    """One plan per setting: current value (what ALTER SYSTEM already holds, else the live one), wanted, change or not."""
     for name in wanted:
         check_identifier(name, "setting name")
     rows = {r["name"]: r for r in _rows(conn, SETTINGS_SQL, (list(wanted),))}
@@ -185,7 +190,7 @@ def plan_settings(conn: Any, wanted: dict[str, Any]) -> list[dict[str, Any]]:
     if unknown:
         raise PgError(msg=f"unknown setting(s): {', '.join(unknown)}")
     file_values = _auto_conf_values(conn, list(wanted))
-    records = []
+    plans = []
     for name, value in wanted.items():
         row = rows[name]
         if row["context"] == "internal":
@@ -198,14 +203,14 @@ def plan_settings(conn: Any, wanted: dict[str, Any]) -> list[dict[str, Any]]:
         # pg_settings.setting, is in the setting's own unit.
         current = normalize_setting(in_file if in_file is not None else row["setting"],
                                     vartype=row["vartype"], unit=row["unit"], name=name)
-        records.append({
-            "name": name, "action": "settings", "before": in_file if in_file is not None else _display(row),
+        plans.append({
+            "name": name, "before": in_file if in_file is not None else _display(row),
             "after": str(value), "change": current != want, "context": row["context"],
             "status": "planned" if current != want else "unchanged",
             "needs_restart": row["context"] == "postmaster" and (current != want or bool(row["pending_restart"])),
             "reason": None,
         })
-    return records
+    return plans
 
 
 def _display(row: dict[str, Any]) -> str:
@@ -223,21 +228,42 @@ def _auto_conf_values(conn: Any, names: list[str]) -> dict[str, str]:
     return dict(rows)
 
 
-def apply_settings(conn: Any, records: list[dict[str, Any]], executed: list[str]) -> None:
+def setting_record(plan: dict[str, Any]) -> dict[str, Any]:
+    """The result record of one setting's plan: before and after value, and whether a restart is needed."""
+    status = plan["status"]
+    if status in ("done", "planned"):
+        detail = f"{plan['before']} -> {plan['after']}" + (f" ({plan['reason']})" if plan["reason"] else "")
+    elif status == "unchanged":
+        detail = f"already {plan['after']}"
+    else:
+        detail = plan["reason"] or status
+    if plan["needs_restart"]:
+        detail += "; takes effect after a server restart" if status != "unchanged" else "; a server restart is pending"
+    return make_record(plan["name"], "settings", status, detail, before={"value": plan["before"]},
+                       after={"value": plan["after"]})
+
+
+def apply_settings(conn: Any, plans: list[dict[str, Any]], executed: list[str]) -> None:
     """ALTER SYSTEM for each changed setting, then one reload; refresh needs_restart from the server."""
-    changed = [r for r in records if r["change"]]
-    for record in changed:
+    changed = [r for r in plans if r["change"]]
+    for plan in changed:
         statement = sql.SQL("ALTER SYSTEM SET {} = {}").format(
-            sql.Identifier(record["name"]), sql.Literal(record["after"]))
+            sql.Identifier(plan["name"]), sql.Literal(plan["after"]))
         try:
             conn.execute(statement)
         except psycopg.Error as exc:
-            record["status"], record["reason"] = "failed", first_line(exc)
-            raise PgError(msg=f"ALTER SYSTEM SET {record['name']} failed: {first_line(exc)}; "
-                              f"{sum(r['status'] == 'done' for r in changed)} setting(s) already written "
-                              "(not yet reloaded)", settings=records, executed=executed) from exc
+            plan["status"], plan["reason"] = "failed", f"ALTER SYSTEM failed: {first_line(exc)}"
+            written = [r for r in changed if r["status"] == "done"]
+            for later in changed:
+                if later["status"] == "planned":
+                    later["status"], later["reason"] = "skipped", "not written: an earlier ALTER SYSTEM failed"
+            for done in written:
+                done["reason"] = "written to postgresql.auto.conf, not reloaded"
+            raise PgError(msg=f"ALTER SYSTEM SET {plan['name']} failed: {first_line(exc)}; "
+                              f"{len(written)} setting(s) already written (not yet reloaded)",
+                          records=[setting_record(r) for r in plans], executed=executed) from exc
         executed.append(statement.as_string(conn))
-        record["status"] = "done"
+        plan["status"] = "done"
     if changed:
         conn.execute("SELECT pg_reload_conf()")
         executed.append("SELECT pg_reload_conf()")

@@ -4,10 +4,12 @@
 # module_utils of streamops.maintenance are internal to the collection: no API promise outside it.
 """PostgreSQL maintenance that looks before it acts: select by measurement, plan, then run.
 
-Every operation returns the same shape: ``tables`` (one record per table:
-name, action, status, duration_s, sizes and dead tuples before/after, reason
-when skipped) and ``executed`` (the statements run). Check mode builds the same
-records from the same measurements and runs nothing.
+Each chosen table is a ``TableWork`` while the run goes on; its ``record()`` is the
+table's result record (docs/records.md): before = dead tuples, size and bloat as
+measured, after = the same measured again (or, in check mode, the plan: estimated
+seconds and the lock). Tables the thresholds leave out are ``unchanged`` records
+with the measured reason. Check mode builds the same records from the same
+measurements and runs nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, Callable
 
 from .pg import PgError, first_line, psycopg, qualified, set_timeouts, split_table_name, sql
 from .pg_stats import TableInfo
+from .records import human_bytes, make_record
 from .window import WindowGuard, format_duration
 
 ROUTINE = ("analyze", "vacuum", "vacuum_analyze")
@@ -55,7 +58,7 @@ class Thresholds:
 @dataclass
 class Selection:
     chosen: list[TableInfo]
-    left_out: list[dict[str, Any]]
+    left_out: list[dict[str, Any]]  # one ``unchanged`` record per table the thresholds leave out
 
 
 @dataclass
@@ -68,8 +71,64 @@ class RunSettings:
 
 
 @dataclass
+class TableWork:
+    """One chosen table: what was measured before, and what the run (or the plan) made of it."""
+
+    operation: str
+    table: TableInfo
+    lock: str
+    status: str = "pending"  # until decided: planned, done, skipped or failed
+    reason: str | None = None
+    seconds: float | None = None
+    estimated_seconds: float | None = None
+    total_bytes_after: int | None = None
+    dead_tuples_after: int | None = None
+    measured_after: bool = False
+    dropped_indexes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.table.qualified_name
+
+    def before(self) -> dict[str, Any]:
+        return measured_before(self.operation, self.table)
+
+    def after(self) -> dict[str, Any] | None:
+        if self.status == "planned":
+            return {"estimated_seconds": self.estimated_seconds, "lock": self.lock}
+        if self.measured_after:
+            return {"dead_tuples": self.dead_tuples_after, "total_bytes": self.total_bytes_after}
+        return None
+
+    def detail(self) -> str:
+        table = self.table
+        parts = []
+        if self.status == "done":
+            # REINDEX leaves the heap's dead tuples as they were: only the size says what it did.
+            if self.operation != "reindex":
+                parts.append(f"dead tuples {table.dead_tuples} -> {self.dead_tuples_after}")
+            parts.append(f"size {human_bytes(table.total_bytes)} -> {human_bytes(self.total_bytes_after)}")
+            if self.seconds is not None:
+                parts.append(f"{round(self.seconds, 1):g} s")
+        elif self.status == "planned":
+            parts.append(f"dead tuples {table.dead_tuples}, size {human_bytes(table.total_bytes)}")
+            if self.estimated_seconds is not None:
+                parts.append(f"about {self.estimated_seconds:g} s")
+            parts.append("lock " + self.lock.split(" (", maxsplit=1)[0])
+        if self.reason:
+            parts.append(self.reason)
+        if self.dropped_indexes:
+            parts.append(f"dropped leftover invalid index(es) {', '.join(self.dropped_indexes)}")
+        return ", ".join(parts)
+
+    def record(self) -> dict[str, Any]:
+        return make_record(self.name, self.operation, self.status, self.detail(), before=self.before(),
+                           after=self.after(), seconds=self.seconds if self.status == "done" else None)
+
+
+@dataclass
 class Outcome:
-    records: list[dict[str, Any]] = field(default_factory=list)
+    works: list[TableWork] = field(default_factory=list)
     executed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     window: dict[str, Any] | None = None
@@ -79,9 +138,21 @@ class Outcome:
         with self._lock:
             self.executed.append(statement)
 
-    @property
-    def changed(self) -> bool:
-        return any(r["status"] == "done" for r in self.records)
+    def records(self) -> list[dict[str, Any]]:
+        return [work.record() for work in self.works]
+
+    def count(self, status: str) -> int:
+        return sum(work.status == status for work in self.works)
+
+
+def measured_before(operation: str, table: TableInfo) -> dict[str, Any]:
+    """The figures a table record starts from: dead tuples, size, and the bloat the operation acts on."""
+    bloat = table.index_bloat if operation == "reindex" else table.bloat
+    return {"dead_tuples": table.dead_tuples, "total_bytes": table.total_bytes, "bloat_ratio": bloat.ratio}
+
+
+def left_out_record(operation: str, table: TableInfo, reason: str) -> dict[str, Any]:
+    return make_record(table.qualified_name, operation, "unchanged", reason, before=measured_before(operation, table))
 
 
 # --------------------------------------------------------------------------- selection
@@ -146,7 +217,7 @@ def select_tables(tables: dict[str, TableInfo], *, operation: str, names: list[s
         if reason and operation == "analyze" and not names and table.stats_problem:
             reason = None
         if reason:
-            left_out.append({"name": table.qualified_name, "reason": reason})
+            left_out.append(left_out_record(operation, table, reason))
         else:
             chosen.append(table)
     if operation in DISRUPTIVE:
@@ -193,15 +264,8 @@ def work_bytes(operation: str, table: TableInfo) -> int:
     return table.table_bytes or 0
 
 
-def base_record(operation: str, table: TableInfo, *, concurrently: bool) -> dict[str, Any]:
-    return {
-        "name": table.qualified_name, "action": operation, "status": "planned",
-        "lock": lock_of(operation, concurrently), "duration_s": None,
-        "size_before": table.total_bytes, "size_after": None,
-        "dead_tuples_before": table.dead_tuples, "dead_tuples_after": None,
-        "bloat_ratio": (table.index_bloat if operation == "reindex" else table.bloat).ratio,
-        "estimated_duration_s": None, "reason": None,
-    }
+def new_work(operation: str, table: TableInfo, *, concurrently: bool) -> TableWork:
+    return TableWork(operation, table, lock_of(operation, concurrently))
 
 
 # --------------------------------------------------------------------------- running
@@ -230,12 +294,18 @@ class Throughput:
         return timedelta(seconds=size / self.rate)
 
 
-def _classify(exc: Exception, settings: RunSettings) -> tuple[str, str]:
+CANCELLED_BY_OPERATOR = "cancelled by another session (pg_cancel_backend or an operator)"
+
+
+def classify_failure(exc: Exception, settings: RunSettings) -> tuple[str, str]:
     """(status, reason) for a failed statement."""
     if isinstance(exc, psycopg.errors.LockNotAvailable):
         return "skipped", f"could not get its lock within lock_timeout ({settings.lock_timeout_ms} ms)"
     if isinstance(exc, psycopg.errors.QueryCanceled):
-        return "failed", f"cancelled by statement_timeout ({settings.statement_timeout_ms} ms)"
+        # 57014 is both our statement_timeout and someone's pg_cancel_backend; only the message tells them apart.
+        if "statement timeout" in str(exc):
+            return "failed", f"cancelled by statement_timeout ({settings.statement_timeout_ms} ms)"
+        return "failed", CANCELLED_BY_OPERATOR
     if isinstance(exc, psycopg.errors.UndefinedTable):
         return "failed", f"table vanished: {first_line(exc)}"
     return "failed", first_line(exc)
@@ -253,15 +323,15 @@ def _measure(conn: Any, table: TableInfo) -> tuple[int | None, int | None]:
     return (row[0], row[1]) if row else (None, None)
 
 
-def run_on_table(conn: Any, operation: str, table: TableInfo, record: dict[str, Any], *,
-                 settings: RunSettings, server_version: int, outcome: Outcome,
+def run_on_table(conn: Any, work: TableWork, *, settings: RunSettings, server_version: int, outcome: Outcome,
                  notices: list[str]) -> float:
-    """Run one table's statement on ``conn``; fill ``record``; return the seconds it took."""
+    """Run one table's statement on ``conn``; fill ``work``; return the seconds it took."""
+    operation, table = work.operation, work.table
     statement = table_statement(operation, table, server_version=server_version,
                                 concurrently=settings.concurrently)
     text = statement.as_string(conn)
     if operation == "reindex":
-        _drop_leftover_cc_indexes(conn, table, outcome, record)
+        _drop_leftover_cc_indexes(conn, work, outcome)
     del notices[:]
     started = time.monotonic()
     try:
@@ -269,30 +339,31 @@ def run_on_table(conn: Any, operation: str, table: TableInfo, record: dict[str, 
     except psycopg.OperationalError as exc:
         if conn.closed or conn.broken:
             # The statement's transaction died with the connection: nothing of it stays.
-            record["status"] = "failed"
-            record["reason"] = f"connection lost during the statement (rolled back): {first_line(exc)}"
+            work.status = "failed"
+            work.reason = f"connection lost during the statement (rolled back): {first_line(exc)}"
             raise
-        record["status"], record["reason"] = _classify(exc, settings)
+        work.status, work.reason = classify_failure(exc, settings)
     except psycopg.Error as exc:
-        record["status"], record["reason"] = _classify(exc, settings)
+        work.status, work.reason = classify_failure(exc, settings)
     else:
         skipped = [n for n in notices if n.lower().startswith(SKIPPED_NOTICE)]
         if skipped:
-            record["status"], record["reason"] = "skipped", f"lock not available (SKIP_LOCKED): {skipped[0]}"
+            work.status, work.reason = "skipped", f"lock not available (SKIP_LOCKED): {skipped[0]}"
         else:
-            record["status"] = "done"
+            work.status = "done"
             outcome.ran(text)
     elapsed = time.monotonic() - started
-    if record["status"] == "done":
-        record["duration_s"] = round(elapsed, 3)
+    if work.status == "done":
+        work.seconds = round(elapsed, 3)
     if operation == "reindex":
         # A failed concurrent reindex leaves invalid _ccnew indexes behind.
-        _drop_leftover_cc_indexes(conn, table, outcome, record)
+        _drop_leftover_cc_indexes(conn, work, outcome)
         invalid = _invalid_indexes(conn, table)
-        if invalid and record["status"] == "done":
-            record["status"], record["reason"] = "failed", f"invalid indexes after reindex: {', '.join(invalid)}"
-    if record["status"] != "skipped":
-        record["size_after"], record["dead_tuples_after"] = _measure(conn, table)
+        if invalid and work.status == "done":
+            work.status, work.reason = "failed", f"invalid indexes after reindex: {', '.join(invalid)}"
+    if work.status != "skipped":
+        work.total_bytes_after, work.dead_tuples_after = _measure(conn, table)
+        work.measured_after = True
     return elapsed
 
 
@@ -305,8 +376,9 @@ def _invalid_indexes(conn: Any, table: TableInfo) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _drop_leftover_cc_indexes(conn: Any, table: TableInfo, outcome: Outcome, record: dict[str, Any]) -> None:
+def _drop_leftover_cc_indexes(conn: Any, work: TableWork, outcome: Outcome) -> None:
     """Drop the invalid ``*_ccnew``/``*_ccold`` indexes an interrupted REINDEX CONCURRENTLY left."""
+    table = work.table
     for name in _invalid_indexes(conn, table):
         if not any(suffix in name for suffix in CC_SUFFIXES):
             continue
@@ -317,7 +389,7 @@ def _drop_leftover_cc_indexes(conn: Any, table: TableInfo, outcome: Outcome, rec
             outcome.warnings.append(f"{table.qualified_name}: could not drop leftover index {name}: {first_line(exc)}")
             continue
         outcome.ran(statement.as_string(conn))
-        record.setdefault("dropped_invalid_indexes", []).append(name)
+        work.dropped_indexes.append(name)
 
 
 def open_worker(connect: Callable[[], Any], settings: RunSettings) -> tuple[Any, list[str]]:
@@ -330,12 +402,20 @@ def open_worker(connect: Callable[[], Any], settings: RunSettings) -> tuple[Any,
     return conn, notices
 
 
+def _stopped(operation: str, exc: BaseException, outcome: Outcome) -> PgError:
+    """The error of a run that stopped half-way, with the record of every chosen table (what ran, what did not)."""
+    _mark_not_started(outcome.works)
+    return PgError(msg=f"{operation} stopped: {first_line(exc)}; {outcome.count('done')} table(s) done, "
+                       f"{sum(w.reason == NOT_STARTED for w in outcome.works)} not started",
+                   records=outcome.records(), executed=outcome.executed, warnings_detail=outcome.warnings)
+
+
 def run_routine(connect: Callable[[], Any], operation: str, chosen: list[TableInfo], *,
                 settings: RunSettings, server_version: int, outcome: Outcome) -> None:
     """analyze / vacuum / vacuum_analyze over ``jobs`` connections, one table per connection at a time."""
-    records = {t.qualified_name: base_record(operation, t, concurrently=settings.concurrently) for t in chosen}
-    outcome.records.extend(records.values())
-    queue = list(chosen)
+    works = [new_work(operation, t, concurrently=settings.concurrently) for t in chosen]
+    outcome.works.extend(works)
+    queue = list(works)
     queue_lock = threading.Lock()
     errors: list[BaseException] = []
 
@@ -351,9 +431,9 @@ def run_routine(connect: Callable[[], Any], operation: str, chosen: list[TableIn
                 with queue_lock:
                     if not queue or errors:
                         return
-                    table = queue.pop(0)
-                run_on_table(conn, operation, table, records[table.qualified_name], settings=settings,
-                             server_version=server_version, outcome=outcome, notices=notices)
+                    work = queue.pop(0)
+                run_on_table(conn, work, settings=settings, server_version=server_version, outcome=outcome,
+                             notices=notices)
         except (psycopg.Error, PgError) as exc:
             errors.append(exc)
         finally:
@@ -363,50 +443,55 @@ def run_routine(connect: Callable[[], Any], operation: str, chosen: list[TableIn
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for future in [pool.submit(worker) for _slot in range(jobs)]:
             future.result()
-    _mark_not_started(records.values())
     if errors:
-        raise PgError(msg=f"{operation} stopped: {first_line(errors[0])}; "
-                          f"{sum(r['status'] == 'done' for r in records.values())} table(s) done, "
-                          f"{sum(r['status'] == 'not started' for r in records.values())} not started",
-                      tables=list(records.values()), executed=outcome.executed)
+        raise _stopped(operation, errors[0], outcome)
 
 
-def _mark_not_started(records: Any) -> None:
-    for record in records:
-        if record["status"] == "planned":
-            record["status"], record["reason"] = "not started", "the run stopped before this table"
+NOT_STARTED = "not started: the run stopped before this table"
+
+
+def _mark_not_started(works: list[TableWork]) -> None:
+    for work in works:
+        if work.status == "pending":
+            work.status, work.reason = "skipped", NOT_STARTED
 
 
 def run_disruptive(connect: Callable[[], Any], operation: str, chosen: list[TableInfo], *,
                    settings: RunSettings, server_version: int, outcome: Outcome, guard: WindowGuard) -> None:
     """vacuum_full / reindex one table at a time, each only when its estimate fits the time left."""
     throughput = Throughput(settings.initial_throughput)
-    records = [base_record(operation, table, concurrently=settings.concurrently) for table in chosen]
-    outcome.records.extend(records)
+    works = [new_work(operation, table, concurrently=settings.concurrently) for table in chosen]
+    outcome.works.extend(works)
     conn, notices = open_worker(connect, settings) if chosen else (None, [])
     try:
-        for table, record in zip(chosen, records):
-            estimate = throughput.estimate(work_bytes(operation, table))
-            record["estimated_duration_s"] = round(estimate.total_seconds(), 1)
+        for work in works:
+            estimate = throughput.estimate(work_bytes(operation, work.table))
+            work.estimated_seconds = round(estimate.total_seconds(), 1)
             status = guard.status(estimate)
-            outcome.window = status.as_result()
+            outcome.window = status.decision()
             if not status.allowed:
-                record["status"] = "skipped"
-                record["reason"] = (f"estimated {format_duration(estimate)} at "
-                                    f"{throughput.rate / 1048576:.1f} MiB/s does not fit: {status.reason}")
+                work.status = "skipped"
+                work.reason = (f"estimated {format_duration(estimate)} at "
+                               f"{throughput.rate / 1048576:.1f} MiB/s does not fit: {status.reason}")
                 continue
-            seconds = run_on_table(conn, operation, table, record, settings=settings,
-                                   server_version=server_version, outcome=outcome, notices=notices)
-            if record["status"] == "done":
-                throughput.add(work_bytes(operation, table), seconds)
+            seconds = run_on_table(conn, work, settings=settings, server_version=server_version,
+                                   outcome=outcome, notices=notices)
+            if work.status == "done":
+                throughput.add(work_bytes(operation, work.table), seconds)
     except psycopg.Error as exc:
-        _mark_not_started(outcome.records)
-        raise PgError(msg=f"{operation} stopped: {first_line(exc)}; "
-                          f"{sum(r['status'] == 'done' for r in outcome.records)} table(s) done",
-                      tables=outcome.records, executed=outcome.executed) from exc
+        raise _stopped(operation, exc, outcome) from exc
     finally:
         if conn is not None:
             conn.close()
+
+
+def plan_routine(operation: str, chosen: list[TableInfo], *, settings: RunSettings, outcome: Outcome) -> None:
+    """Check mode of analyze / vacuum / vacuum_analyze: every chosen table, at the assumed throughput."""
+    for table in chosen:
+        work = new_work(operation, table, concurrently=settings.concurrently)
+        work.status = "planned"
+        work.estimated_seconds = round(work_bytes(operation, table) / settings.initial_throughput, 1)
+        outcome.works.append(work)
 
 
 def plan_disruptive(operation: str, chosen: list[TableInfo], *, settings: RunSettings,
@@ -415,13 +500,16 @@ def plan_disruptive(operation: str, chosen: list[TableInfo], *, settings: RunSet
     throughput = Throughput(settings.initial_throughput)
     budget = timedelta(0)
     for table in chosen:
-        record = base_record(operation, table, concurrently=settings.concurrently)
+        work = new_work(operation, table, concurrently=settings.concurrently)
         estimate = throughput.estimate(work_bytes(operation, table))
-        record["estimated_duration_s"] = round(estimate.total_seconds(), 1)
+        work.estimated_seconds = round(estimate.total_seconds(), 1)
         status = guard.status(budget + estimate)
-        outcome.window = status.as_result()
-        if not status.allowed:
-            record["status"], record["reason"] = "would skip", status.reason
-        else:
+        outcome.window = status.decision()
+        if status.allowed:
+            work.status = "planned"
             budget += estimate
-        outcome.records.append(record)
+        else:
+            work.status = "skipped"
+            work.reason = (f"would skip: estimated {format_duration(estimate)} at "
+                           f"{throughput.rate / 1048576:.1f} MiB/s does not fit: {status.reason}")
+        outcome.works.append(work)

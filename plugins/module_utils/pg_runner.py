@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import pg_admin
+from .errors import MaintenanceError
 from .pg import (
     PgError,
     check_identifier,
@@ -27,16 +28,16 @@ from .pg_maintenance import (
     Outcome,
     RunSettings,
     Thresholds,
-    base_record,
     in_schemas,
     plan_disruptive,
+    plan_routine,
     resolve_named_tables,
     run_disruptive,
     run_routine,
     select_tables,
-    work_bytes,
 )
 from .pg_stats import read_server, read_tables
+from .records import human_bytes, is_changed, make_record
 from .window import guard_from_params
 
 MAX_JOBS = 16
@@ -56,6 +57,9 @@ def validate(params: dict[str, Any]) -> None:
         raise PgError(msg=f"lock_timeout must be at least 1 ms (0 would wait forever), got {params['lock_timeout']}")
     if params["statement_timeout"] < 0:
         raise PgError(msg=f"statement_timeout must not be negative, got {params['statement_timeout']}")
+    limit = params.get("max_connections_percent")
+    if limit is not None and not 0 <= limit <= 100:
+        raise PgError(msg=f"max_connections_percent must be between 0 and 100, got {limit}")
     if params["initial_throughput_mb_s"] <= 0:
         raise PgError(msg=f"initial_throughput_mb_s must be positive, got {params['initial_throughput_mb_s']}")
     for name in params.get("tables") or []:
@@ -69,6 +73,16 @@ def validate(params: dict[str, Any]) -> None:
 
 
 def run_pg_maintenance(params: dict[str, Any], *, check_mode: bool, diff_mode: bool = False) -> dict[str, Any]:
+    """The module's result; a failure keeps the record shape (``records``, ``changed``) in its details."""
+    try:
+        return _run(params, check_mode=check_mode, diff_mode=diff_mode)
+    except MaintenanceError as exc:
+        exc.details.setdefault("records", [])
+        exc.details.setdefault("changed", is_changed(exc.details["records"]))
+        raise
+
+
+def _run(params: dict[str, Any], *, check_mode: bool, diff_mode: bool) -> dict[str, Any]:
     validate(params)
     # Unquoted SQL names and setting names are case-insensitive; so are ours.
     params = dict(params)
@@ -78,6 +92,7 @@ def run_pg_maintenance(params: dict[str, Any], *, check_mode: bool, diff_mode: b
     if params.get("settings"):
         params["settings"] = {name.lower(): value for name, value in params["settings"].items()}
     operation = params["operation"]
+    # Only the disruptive operations read a window (and need python-dateutil for rrule windows).
     guard = guard_from_params(params) if operation in DISRUPTIVE else None
     kwargs = conninfo_from_params(params)
     settings = RunSettings(lock_timeout_ms=params["lock_timeout"], statement_timeout_ms=params["statement_timeout"],
@@ -97,7 +112,8 @@ def run_pg_maintenance(params: dict[str, Any], *, check_mode: bool, diff_mode: b
         if operation == "reset_sequences":
             return {"warnings_detail": [],
                     **_reset_sequences(conn, params, tables, check_mode=check_mode, diff_mode=diff_mode)}
-        return _table_operation(conn, kwargs, params, tables, settings, version, guard, check_mode=check_mode)
+        return _table_operation(conn, kwargs, params, tables, settings, version, guard, check_mode=check_mode,
+                                diff_mode=diff_mode)
     finally:
         conn.close()
 
@@ -111,13 +127,16 @@ def _selection(params: dict[str, Any], tables: dict, operation: str):
 
 
 def _table_operation(conn: Any, kwargs: dict[str, Any], params: dict[str, Any], tables: dict,
-                     settings: RunSettings, version: int, guard: Any, *, check_mode: bool) -> dict[str, Any]:
+                     settings: RunSettings, version: int, guard: Any, *, check_mode: bool,
+                     diff_mode: bool) -> dict[str, Any]:
     operation = params["operation"]
     outcome = Outcome()
     if operation in DISRUPTIVE:
-        if not check_mode:
+        if check_mode:
+            outcome.window = guard.status().decision()
+        else:
             # Outside a window (no approval) nothing is touched, not even an ANALYZE.
-            guard.require(refusal="refusing disruptive maintenance")
+            outcome.window = guard.require(refusal="refusing disruptive maintenance").decision()
             if params["refresh_statistics"]:
                 tables = _refresh_stale_statistics(conn, params, tables, outcome)
     selection = _selection(params, tables, operation)
@@ -128,24 +147,25 @@ def _table_operation(conn: Any, kwargs: dict[str, Any], params: dict[str, Any], 
     def new_connection() -> Any:
         return spare.pop() if spare else connect(kwargs)
 
-    if operation in ROUTINE:
-        if check_mode:
-            outcome.records = [_planned(operation, t, settings) for t in selection.chosen]
+    try:
+        if operation in ROUTINE:
+            if check_mode:
+                plan_routine(operation, selection.chosen, settings=settings, outcome=outcome)
+            else:
+                run_routine(new_connection, operation, selection.chosen, settings=settings,
+                            server_version=version, outcome=outcome)
+        elif check_mode:
+            plan_disruptive(operation, selection.chosen, settings=settings, guard=guard, outcome=outcome)
         else:
-            run_routine(new_connection, operation, selection.chosen, settings=settings,
-                        server_version=version, outcome=outcome)
-    elif check_mode:
-        plan_disruptive(operation, selection.chosen, settings=settings, guard=guard, outcome=outcome)
-    else:
-        run_disruptive(new_connection, operation, selection.chosen, settings=settings, server_version=version,
-                       outcome=outcome, guard=guard)
-    return _table_result(operation, outcome, selection.left_out, check_mode=check_mode)
-
-
-def _planned(operation: str, table: Any, settings: RunSettings) -> dict[str, Any]:
-    record = base_record(operation, table, concurrently=settings.concurrently)
-    record["estimated_duration_s"] = round(work_bytes(operation, table) / settings.initial_throughput, 1)
-    return record
+            run_disruptive(new_connection, operation, selection.chosen, settings=settings, server_version=version,
+                           outcome=outcome, guard=guard)
+    except PgError as exc:
+        # Stopped half-way: the records say what ran and what did not, the left-out tables included.
+        exc.details["records"] = exc.details.get("records", []) + selection.left_out
+        if outcome.window is not None:
+            exc.details["window"] = outcome.window
+        raise
+    return _table_result(operation, outcome, selection.left_out, check_mode=check_mode, diff_mode=diff_mode)
 
 
 def _refresh_stale_statistics(conn: Any, params: dict[str, Any], tables: dict, outcome: Outcome) -> dict:
@@ -165,23 +185,29 @@ def _refresh_stale_statistics(conn: Any, params: dict[str, Any], tables: dict, o
     return _measure_tables(conn, params) if stale else tables
 
 
-def _table_result(operation: str, outcome: Outcome, left_out: list, *, check_mode: bool) -> dict[str, Any]:
-    records = outcome.records
-    counts = {status: sum(r["status"] == status for r in records)
-              for status in ("done", "skipped", "failed", "planned", "would skip")}
+def _table_result(operation: str, outcome: Outcome, left_out: list[dict[str, Any]], *, check_mode: bool,
+                  diff_mode: bool) -> dict[str, Any]:
+    records = outcome.records() + left_out
     if check_mode:
-        msg = (f"{operation}: would run on {counts['planned']} table(s)"
-               + (f", would skip {counts['would skip']}" if counts["would skip"] else "")
+        msg = (f"{operation}: would run on {outcome.count('planned')} table(s)"
+               + (f", would skip {outcome.count('skipped')}" if outcome.count("skipped") else "")
                + f"; {len(left_out)} left out")
     else:
-        msg = (f"{operation}: {counts['done']} table(s) done, {counts['skipped']} skipped, "
-               f"{counts['failed']} failed; {len(left_out)} left out")
-    result = {"changed": outcome.changed, "msg": msg, "tables": records, "left_out": left_out,
+        msg = (f"{operation}: {outcome.count('done')} table(s) done, {outcome.count('skipped')} skipped, "
+               f"{outcome.count('failed')} failed; {len(left_out)} left out")
+    result = {"changed": is_changed(records), "msg": msg, "records": records,
               "executed": outcome.executed, "warnings_detail": outcome.warnings}
     if outcome.window is not None:
         result["window"] = outcome.window
-    if counts["failed"]:
-        failed = [f"{r['name']}: {r['reason']}" for r in records if r["status"] == "failed"]
+    if diff_mode:
+        changing = [work for work in outcome.works if work.status in ("done", "planned")]
+        result["diff"] = {
+            "before": {w.name: {"dead_tuples": w.table.dead_tuples, "total_bytes": w.table.total_bytes}
+                       for w in changing},
+            "after": {w.name: w.after() for w in changing},
+        }
+    if outcome.count("failed"):
+        failed = [f"{w.name}: {w.reason}" for w in outcome.works if w.status == "failed"]
         result["failed"] = True
         result["msg"] = msg + "; failed: " + "; ".join(failed)
     return result
@@ -190,21 +216,43 @@ def _table_result(operation: str, outcome: Outcome, left_out: list, *, check_mod
 def _report(conn: Any, params: dict[str, Any], version: int) -> dict[str, Any]:
     chosen = _scope(params, _measure_tables(conn, params))
     chosen.sort(key=lambda t: -t.dead_tuples)
+    server = read_server(conn, server_version=version)
     report = {
         "server_version": conn.execute("SELECT version()").fetchone()[0],
         "server_version_num": version,
-        "server": read_server(conn, server_version=version),
+        "server": server,
         "tables": [t.as_dict() for t in chosen],
         "long_running_queries": pg_admin.long_running_queries(conn, seconds=params["long_query_seconds"]),
         "replication": pg_admin.replication(conn),
         "statements": pg_admin.top_statements(conn, limit=params["top_statements"], server_version=version),
     }
+    database = conn.info.dbname
+    connections = connections_record(database, server, params.get("max_connections_percent"))
+    dead = sum(t.dead_tuples for t in chosen)
+    total_bytes = sum(t.total_bytes or 0 for t in chosen)
+    contents = make_record(
+        f"database {database}", "report", "ok",
+        f"PostgreSQL {server['version']}; {len(chosen)} table(s), {dead} dead tuples, {human_bytes(total_bytes)}",
+        after={"tables": len(chosen), "dead_tuples": dead, "total_bytes": total_bytes})
     unknown = [t.qualified_name for t in chosen if not t.bloat.known]
-    msg = (f"{len(chosen)} table(s), {sum(t.dead_tuples for t in chosen)} dead tuples; "
+    msg = (f"{len(chosen)} table(s), {dead} dead tuples; "
            f"{len(report['long_running_queries'])} query(ies) over {params['long_query_seconds']:g}s")
     if unknown:
         msg += f"; bloat unknown for {len(unknown)} table(s) (see bloat_note)"
-    return {"changed": False, "msg": msg, "report": report, "executed": [], "warnings_detail": []}
+    if connections["status"] == "breach":
+        msg += f"; connections over the limit: {connections['detail']}"
+    return {"changed": False, "msg": msg, "records": [connections, contents], "report": report, "executed": [],
+            "warnings_detail": []}
+
+
+def connections_record(database: str, server: dict[str, Any], limit_percent: float | None) -> dict[str, Any]:
+    """``postgresql <db>``: sessions against max_connections; ``breach`` over ``limit_percent`` when given."""
+    detail = (f"PostgreSQL {server['version']}: {server['connections']} of {server['max_connections']} "
+              f"connections ({server['connections_percent']:.1f}%")
+    detail += f", limit {limit_percent:g}%)" if limit_percent is not None else ")"
+    over = limit_percent is not None and server["connections_percent"] > limit_percent
+    return make_record(f"postgresql {database}", "connections", "breach" if over else "ok", detail,
+                       after=server)
 
 
 def _measure_tables(conn: Any, params: dict[str, Any], *, estimate_bloat: bool = True) -> dict:
@@ -228,27 +276,28 @@ def _reset_sequences(conn: Any, params: dict[str, Any], tables: dict, *, check_m
     records, executed, before, after = [], [], {}, {}
     for seq in pg_admin.owned_sequences(conn, scope):
         name = f"{seq['seq_schema']}.{seq['seq_name']}"
+        column = f"{seq['schema']}.{seq['table_name']}.{seq['column_name']}"
         last, called, column_max = pg_admin.sequence_position(conn, seq)
-        record = {"name": name, "action": "reset_sequences", "table": f"{seq['schema']}.{seq['table_name']}",
-                  "column": seq["column_name"], "last_value": last, "column_max": column_max,
-                  "status": "unchanged", "reason": None, "duration_s": None}
+        status, detail, new_value = "unchanged", "not behind its column", None
         if seq["increment_by"] < 0:
-            record["reason"] = "descending sequence: left alone"
+            detail = "descending sequence: left alone"
         elif pg_admin.sequence_is_behind(last, called, column_max):
-            before[name], after[name] = last, column_max
             if check_mode:
-                record["status"] = "planned"
+                status, new_value = "planned", column_max
             else:
                 statement, new_value = pg_admin.advance_sequence(conn, seq)
                 executed.append(statement)
-                record["status"] = "done" if new_value is not None else "unchanged"
-                record["new_value"] = new_value
-        else:
-            record["reason"] = "not behind its column"
-        records.append(record)
-    changed = any(r["status"] in ("done", "planned") for r in records)
+                if new_value is not None:
+                    status = "done"
+                else:
+                    detail = "not behind its column (another session moved it first)"
+            if status in ("planned", "done"):
+                before[name], after[name] = last, new_value
+                detail = f"last_value {last} -> {new_value} (max of {column})"
+        records.append(make_record(name, "reset_sequences", status, detail, before={"last_value": last},
+                                   after={"last_value": new_value} if status in ("planned", "done") else None))
     moved = sum(r["status"] in ("done", "planned") for r in records)
-    result = {"changed": changed, "tables": records, "executed": executed,
+    result = {"changed": is_changed(records), "records": records, "executed": executed,
               "msg": f"{moved} of {len(records)} owned sequence(s) {'would move' if check_mode else 'moved'} forward"}
     if diff_mode:
         result["diff"] = {"before": before, "after": after}
@@ -257,19 +306,20 @@ def _reset_sequences(conn: Any, params: dict[str, Any], tables: dict, *, check_m
 
 def _settings(conn: Any, params: dict[str, Any], *, check_mode: bool, diff_mode: bool) -> dict[str, Any]:
     wanted = dict(params["settings"])
-    records = pg_admin.plan_settings(conn, wanted)
+    plans = pg_admin.plan_settings(conn, wanted)
     executed: list[str] = []
     if not check_mode:
-        pg_admin.apply_settings(conn, records, executed)
-    changed = any(r["change"] for r in records)
-    restart = [r["name"] for r in records if r["needs_restart"]]
+        pg_admin.apply_settings(conn, plans, executed)
+    changing = [plan for plan in plans if plan["change"]]
+    restart = [plan["name"] for plan in plans if plan["needs_restart"]]
+    records = [pg_admin.setting_record(plan) for plan in plans]
     result = {
-        "changed": changed, "settings": records, "executed": executed, "needs_restart": restart,
-        "msg": (f"{sum(r['change'] for r in records)} of {len(records)} setting(s) "
+        "changed": is_changed(records), "records": records, "executed": executed, "needs_restart": restart,
+        "msg": (f"{len(changing)} of {len(plans)} setting(s) "
                 f"{'would change' if check_mode else 'changed'}"
                 + (f"; restart needed for {', '.join(restart)}" if restart else "")),
     }
     if diff_mode:
-        result["diff"] = {"before": {r["name"]: r["before"] for r in records if r["change"]},
-                          "after": {r["name"]: r["after"] for r in records if r["change"]}}
+        result["diff"] = {"before": {plan["name"]: plan["before"] for plan in changing},
+                          "after": {plan["name"]: plan["after"] for plan in changing}}
     return result

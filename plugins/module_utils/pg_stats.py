@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+
 PAGE_HEADER = 24
 ITEM_ID = 4
 HEAP_TUPLE_HEADER = 23

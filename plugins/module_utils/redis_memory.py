@@ -271,36 +271,45 @@ def _fold(text: str) -> str:
 
 
 def plan_config(client: Any, wanted: dict[str, Any]) -> list[dict[str, Any]]:
-    records = []
+    """One plan per parameter: value now, value wanted, whether it changes; ``status`` follows the run."""
+    plans = []
     for name, value in wanted.items():
         current = client.config_get(name)
         if name not in current:
             raise RedisError(msg=f"unknown or unreadable config parameter {name!r}")
         have, want = normalize_config(current[name], value, name=name)
-        records.append({"name": name, "before": current[name],
-                        "after": ("yes" if value else "no") if isinstance(value, bool) else str(value),
-                        "change": have != want})
-    return records
+        plans.append({"name": name, "before": current[name],
+                      "after": ("yes" if value else "no") if isinstance(value, bool) else str(value),
+                      "change": have != want, "status": "planned" if have != want else "unchanged",
+                      "reason": None})
+    return plans
 
 
-def apply_config(client: Any, records: list[dict[str, Any]], *, rewrite: bool, executed: list[str]) -> None:
-    changed = [r for r in records if r["change"]]
+def apply_config(client: Any, plans: list[dict[str, Any]], *, rewrite: bool, executed: list[str]) -> None:
+    """One CONFIG SET for every change (then CONFIG REWRITE); on a refusal the plans say what stands."""
+    changed = [r for r in plans if r["change"]]
     if changed:
         args: list[str] = []
-        for record in changed:
-            args += [record["name"], record["after"]]
+        for plan in changed:
+            args += [plan["name"], plan["after"]]
         try:
             # One CONFIG SET with every pair: Redis 7 applies them all or none.
             client.execute_command("CONFIG", "SET", *args)
         except redis.exceptions.ResponseError as exc:
-            raise RedisError(msg=f"CONFIG SET refused ({exc}); nothing was changed", config=records) from exc
+            for plan in changed:
+                plan["status"], plan["reason"] = "failed", f"CONFIG SET refused ({exc}); nothing was changed"
+            raise RedisError(msg=f"CONFIG SET refused ({exc}); nothing was changed") from exc
         executed.append("CONFIG SET " + " ".join(f"{r['name']} {r['after']!r}" for r in changed))
+        for plan in changed:
+            plan["status"] = "done"
     if rewrite and changed:
         try:
             client.config_rewrite()
         except redis.exceptions.ResponseError as exc:
+            for plan in changed:
+                plan["reason"] = f"live, but CONFIG REWRITE failed ({exc}): lost on a restart"
             raise RedisError(msg=f"CONFIG REWRITE failed ({exc}): the new values are live but will not "
-                                 "survive a restart", config=records) from exc
+                                 "survive a restart") from exc
         executed.append("CONFIG REWRITE")
 
 

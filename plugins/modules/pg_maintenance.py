@@ -23,6 +23,11 @@ description:
     over the throughput measured so far in this run) exceeds the time left in the window.
   - Check mode returns the real plan (tables, sizes, lock, estimated duration, what is left out and
     why) and touches nothing.
+  - Every operation returns RV(records), one per thing looked at (a table, a sequence, a setting, the
+    server and the database for V(report)), in the collection's one result shape.
+requirements:
+  - python-dateutil (on the target, only for rrule O(windows); needed only by O(operation=vacuum_full) and
+    O(operation=reindex), which evaluate a window; a missing library fails the task when a rule is parsed)
 extends_documentation_fragment:
   - streamops.maintenance.attributes
   - streamops.maintenance.postgres
@@ -32,7 +37,11 @@ attributes:
     support: full
   diff_mode:
     support: full
-    details: Diff is given for O(operation=settings) (before and after values) and O(operation=reset_sequences).
+    details:
+      - Every changing operation returns a diff. Table operations give per table C(dead_tuples) and
+        C(total_bytes) before and after (in check mode, after is the plan, C(estimated_seconds) and C(lock)).
+      - O(operation=settings) gives the values before and after, O(operation=reset_sequences) each moved
+        sequence's C(last_value) before and after. O(operation=report) changes nothing and gives none.
   idempotent:
     support: full
     details: The measured thresholds select nothing once the work is done, so a second run reports no change.
@@ -127,6 +136,11 @@ options:
     description: V(report) lists this many statements from pg_stat_statements, slowest mean first.
     type: int
     default: 10
+  max_connections_percent:
+    description:
+      - For V(report), the share of C(max_connections) (0 to 100) the sessions may use; above it the
+        C(postgresql <database>) record has status V(breach). Without it the record is V(ok).
+    type: float
   settings:
     description:
       - "For V(settings), the values to write with ALTER SYSTEM, for example C({work_mem: 64MB})."
@@ -152,7 +166,13 @@ EXAMPLES = r"""
     login_user: stream_user
     login_password: "{{ vault_stream_postgres_password }}"
     database: streamsystems
+    max_connections_percent: 80
   register: pg_report
+
+- name: Fail when the sessions use more than 80 % of max_connections
+  ansible.builtin.assert:
+    that: pg_report.records | selectattr('status', 'equalto', 'breach') | list | length == 0
+    fail_msg: "{{ pg_report.records[0].detail }}"
 
 - name: VACUUM ANALYZE only the tables that need it, two at a time
   streamops.maintenance.pg_maintenance:
@@ -216,33 +236,42 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-tables:
+records:
   description:
-    - One record per table considered for a table operation (or per sequence for V(reset_sequences)).
-    - C(status) is V(done), V(skipped) (lock not available, or the estimate does not fit the window),
-      V(failed), V(planned) / V(would skip) in check mode, or V(not started) when the run stopped early.
-  returned: when operation is a table operation or reset_sequences
+    - One record per thing looked at or worked on, each with exactly C(name), C(action), C(status),
+      C(detail), C(before), C(after) and C(seconds) (the collection's result shape).
+    - "Table operations: one per chosen table, C(name) V(schema.table), C(action) the operation; C(status)
+      V(done) (ran), V(planned) (check mode would run it), V(skipped) (lock not available, does not fit the
+      window, not started after the run stopped, or would skip in check mode) or V(failed). C(before) holds
+      C(dead_tuples), C(total_bytes), C(bloat_ratio); C(after) holds C(dead_tuples) and C(total_bytes) as
+      measured after the statement, or for a plan C(estimated_seconds) and C(lock); C(seconds) is the
+      statement's duration (null unless done). C(detail) is one line with the figures, or the reason of a skip."
+    - Tables the thresholds leave out are records with status V(unchanged) and the measured reason as C(detail).
+    - V(reset_sequences) - one per owned sequence, V(done)/V(planned) when moved (C(before) and C(after) with
+      C(last_value)), else V(unchanged) with the reason.
+    - V(settings) - one per setting, V(done)/V(planned)/V(unchanged), C(before) and C(after) with C(value);
+      C(detail) says when a restart is needed.
+    - "V(report): C(postgresql <database>) (action C(connections), C(after) the C(server) figures, V(breach) above
+      O(max_connections_percent), else V(ok)) and C(database <database>) (action C(report), C(after) with C(tables),
+      C(dead_tuples), C(total_bytes) over the tables in scope)."
+  returned: always
   type: list
   elements: dict
   sample:
     - name: public.trades
       action: vacuum_full
       status: done
-      lock: ACCESS EXCLUSIVE (blocks every read and write until done)
-      duration_s: 1.92
-      size_before: 52420608
-      size_after: 21004288
-      dead_tuples_before: 60000
-      dead_tuples_after: 0
-      bloat_ratio: 0.58
-      estimated_duration_s: 2.0
-      reason: null
-left_out:
-  description: Candidate tables not selected, each with the measured reason.
-  returned: when operation is a table operation
-  type: list
-  elements: dict
-  sample: [{name: public.audit_logs, reason: "bloat 4.0% < min_bloat_ratio 30.0%"}]
+      detail: "dead tuples 60000 -> 0, size 50.0 MB -> 20.0 MB, 1.9 s"
+      before: {dead_tuples: 60000, total_bytes: 52420608, bloat_ratio: 0.58}
+      after: {dead_tuples: 0, total_bytes: 21004288}
+      seconds: 1.92
+    - name: public.audit_logs
+      action: vacuum_full
+      status: unchanged
+      detail: "bloat 4.0% < min_bloat_ratio 30.0%"
+      before: {dead_tuples: 12, total_bytes: 1204224, bloat_ratio: 0.04}
+      after: null
+      seconds: null
 executed:
   description: The statements run, in order (none in check mode).
   returned: always
@@ -250,7 +279,11 @@ executed:
   elements: str
   sample: ['VACUUM (FULL, ANALYZE) "public"."trades"']
 window:
-  description: The maintenance-window decision at the last disruptive table (see M(streamops.maintenance.maintenance_window)).
+  description:
+    - The maintenance-window decision (the same dict as M(streamops.maintenance.maintenance_window) returns -
+      C(allowed), C(mode), C(inside), C(now), C(name), C(start), C(end), C(seconds_left), C(required_seconds),
+      C(next_start), C(next_window), C(seconds_until_next), C(blackout), C(emergency), C(reason), C(msg)),
+      at the last disruptive table. A refused window fails the task with this dict.
   returned: when operation is vacuum_full or reindex
   type: dict
 report:
@@ -262,24 +295,21 @@ report:
       to any database, from C(pg_stat_database)), C(max_connections) and C(connections_percent) (of C(max_connections)).
   returned: when operation is report
   type: dict
-settings:
-  description: For V(settings), one record per setting with C(before), C(after), C(change), C(needs_restart).
-  returned: when operation is settings
-  type: list
-  elements: dict
 needs_restart:
   description: Settings that take effect only after a server restart.
   returned: when operation is settings
   type: list
   elements: str
+diff:
+  description: What changed (or would change in check mode), when diff mode is on; see the diff_mode attribute.
+  returned: when diff mode is on and the operation changes something
+  type: dict
 warnings_detail:
   description: Things the operator should know that did not fail the task (leftover indexes that could not be dropped).
   returned: always
   type: list
   elements: str
 """
-
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -290,13 +320,6 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.pg import (
 )
 from ansible_collections.streamops.maintenance.plugins.module_utils.pg_runner import run_pg_maintenance
 from ansible_collections.streamops.maintenance.plugins.module_utils.window import window_guard_argument_spec
-
-try:
-    import dateutil  # noqa: F401  pylint: disable=unused-import
-except ImportError:
-    DATEUTIL_IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    DATEUTIL_IMPORT_ERROR = None
 
 OPERATIONS = ["report", "analyze", "vacuum", "vacuum_analyze", "vacuum_full", "reindex", "reset_sequences", "settings"]
 
@@ -321,6 +344,7 @@ def argument_spec() -> dict:
         initial_throughput_mb_s=dict(type="float", default=25),
         long_query_seconds=dict(type="float", default=300),
         top_statements=dict(type="int", default=10),
+        max_connections_percent=dict(type="float"),
         settings=dict(type="dict"),
     )
     return spec
@@ -332,8 +356,8 @@ def main() -> None:
         required_if=[("operation", "settings", ["settings"])],
         mutually_exclusive=[("tables", "schemas")],
     )
-    run_and_exit(module, run_pg_maintenance,
-                 {"psycopg": PSYCOPG_IMPORT_ERROR, "python-dateutil": DATEUTIL_IMPORT_ERROR})
+    # python-dateutil is checked where a window is evaluated (window.py), so report runs without it.
+    run_and_exit(module, run_pg_maintenance, {"psycopg": PSYCOPG_IMPORT_ERROR})
 
 
 if __name__ == "__main__":

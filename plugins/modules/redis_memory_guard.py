@@ -19,6 +19,10 @@ description:
     emergency approval.
   - C(MEMORY PURGE), CONFIG SET with diff (and C(CONFIG REWRITE)), and persistence checks (LASTSAVE age,
     last BGSAVE status, BGSAVE and wait).
+  - Every operation returns RV(records) in the collection's one result shape.
+requirements:
+  - python-dateutil (on the target, only for rrule O(windows); only O(operation=flush) evaluates a window,
+    and a missing library fails the task when a rule is parsed)
 extends_documentation_fragment:
   - streamops.maintenance.attributes
   - streamops.maintenance.redis
@@ -29,7 +33,7 @@ attributes:
     details: For V(evict), counts what would be deleted per pattern and the memory it would free, from a sample.
   diff_mode:
     support: partial
-    details: For O(operation=config).
+    details: Only O(operation=config) returns a diff (each changed parameter's value before and after).
   idempotent:
     support: full
 options:
@@ -53,7 +57,9 @@ options:
     type: bool
     default: false
   max_ratio:
-    description: V(evict) starts when used memory is above this share of C(maxmemory) (or O(budget)).
+    description:
+      - V(evict) starts when used memory is above this share of C(maxmemory) (or O(budget)).
+      - For V(report), the record is V(breach) above it.
     type: float
     default: 0.8
   target_ratio:
@@ -190,47 +196,61 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+records:
+  description:
+    - One record per thing looked at or worked on, each with exactly C(name), C(action), C(status),
+      C(detail), C(before), C(after) and C(seconds) (the collection's result shape).
+    - "V(report): C(redis db <db>), action C(memory), C(after) with C(used_memory), C(limit_bytes), C(limit_source),
+      C(ratio) and C(keys) (DBSIZE); V(breach) when a limit is known and the ratio is over O(max_ratio), else V(ok)."
+    - "V(evict): C(redis db <db>), action C(evict), C(before) with C(used_memory) and C(ratio), C(after) with
+      C(used_memory), C(ratio), C(deleted) and C(by_pattern) (per pattern C(scanned) and C(deleted)); V(done),
+      V(planned) (check mode; C(after) is the estimate from a sample, C(by_pattern) with C(estimated_keys) and
+      C(estimated_bytes) that match), V(unchanged) (under O(max_ratio)) or V(failed) (still over O(target_ratio)
+      with O(fail_if_still_over), or Redis failed half-way); C(seconds) is the eviction's time."
+    - "V(flush) and V(purge): C(redis db <db>), action C(flush) or C(purge), memory before and after."
+    - "V(config): one per parameter (C(name) the parameter), V(done), V(planned) or V(unchanged), C(before) and
+      C(after) with C(value)."
+    - "V(persistence): C(redis <host:port>) (or the socket), action C(persistence); V(ok), V(done) (BGSAVE ran),
+      V(planned) (BGSAVE in check mode) or V(failed) (the last save is too old or the last BGSAVE failed; the
+      task fails with the record). C(after) is the persistence state."
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: redis db 0
+      action: evict
+      status: done
+      detail: "deleted 12000 key(s) in 0.8s; memory 85.2% -> 69.8% of maxmemory (memory under the target)"
+      before: {used_memory: 42893312, ratio: 0.852}
+      after: {used_memory: 35140608, ratio: 0.698, deleted: 12000, by_pattern: {"cache:*": {scanned: 12000, deleted: 12000}}}
+      seconds: 0.812
 memory:
   description: For V(report), used/peak/rss memory, limit and ratio, fragmentation, allocator, evicted/expired keys, keyspace.
   returned: when operation is report
   type: dict
 sample:
   description: Per pattern sampled and estimated keys and bytes, and the biggest keys of the sample.
-  returned: when operation is report, or evict in check mode
+  returned: when operation is report, or evict in check mode over max_ratio
   type: dict
-memory_before:
-  description: Memory state before V(evict), V(flush) or V(purge).
-  returned: when operation is evict, flush or purge
-  type: dict
-memory_after:
-  description: Memory state after the work.
-  returned: when something ran
-  type: dict
-deleted:
-  description: Keys deleted.
-  returned: when operation is evict or flush
-  type: int
-patterns:
-  description: Per pattern, keys scanned and deleted.
-  returned: when evict ran
-  type: dict
-  sample: {"cache:*": {scanned: 12000, deleted: 12000}}
 pacing:
   description: The batch size reached and the longest single command of ours (what another client waited at most).
   returned: when evict ran
   type: dict
-duration_s:
-  description: Seconds the eviction took.
-  returned: when evict ran
-  type: float
-config:
-  description: For V(config), per parameter C(before), C(after), C(change).
-  returned: when operation is config
-  type: list
-  elements: dict
+window:
+  description:
+    - The maintenance-window decision (the same dict as M(streamops.maintenance.maintenance_window) returns -
+      C(allowed), C(mode), C(inside), C(now), C(name), C(start), C(end), C(seconds_left), C(required_seconds),
+      C(next_start), C(next_window), C(seconds_until_next), C(blackout), C(emergency), C(reason), C(msg)).
+      A refused window fails the task with this dict.
+  returned: when operation is flush
+  type: dict
 persistence:
   description: Last save time and age, last BGSAVE status, whether one is running, changes since.
   returned: when operation is persistence or report
+  type: dict
+diff:
+  description: For V(config) in diff mode, the changed parameters' values before and after.
+  returned: when operation is config and diff mode is on
   type: dict
 executed:
   description: The commands run (keys are not listed).
@@ -238,8 +258,6 @@ executed:
   type: list
   elements: str
 """
-
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -250,13 +268,6 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.redis_conn i
 )
 from ansible_collections.streamops.maintenance.plugins.module_utils.redis_runner import run_redis_memory_guard
 from ansible_collections.streamops.maintenance.plugins.module_utils.window import window_guard_argument_spec
-
-try:
-    import dateutil  # noqa: F401  pylint: disable=unused-import
-except ImportError:
-    DATEUTIL_IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    DATEUTIL_IMPORT_ERROR = None
 
 
 def argument_spec() -> dict:
@@ -291,8 +302,8 @@ def argument_spec() -> dict:
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    run_and_exit(module, run_redis_memory_guard,
-                 {"redis": REDIS_IMPORT_ERROR, "python-dateutil": DATEUTIL_IMPORT_ERROR})
+    # python-dateutil is checked where a window is evaluated (window.py), so report runs without it.
+    run_and_exit(module, run_redis_memory_guard, {"redis": REDIS_IMPORT_ERROR})
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ import pytest
 import redis
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.streamops.maintenance.plugins.module_utils import window
+from ansible_collections.streamops.maintenance.plugins.module_utils.records import result_problems
 from ansible_collections.streamops.maintenance.plugins.modules import redis_memory_guard
 from lab.harness.base import port_open, spawn, stop_pid, wait_for
 from lab.harness.redis import RedisServer
@@ -46,7 +48,14 @@ def run_module(info, capsys, **args):
         redis_memory_guard.main()
     result = json.loads(capsys.readouterr().out)
     assert result.get("failed", False) == (exited.value.code != 0)
+    assert result_problems(result, check_mode=args.get("_ansible_check_mode", False)) == []
+    assert "config" not in result
     return result.get("failed", False), result
+
+
+def only_record(result):
+    assert len(result["records"]) == 1, result["records"]
+    return result["records"][0]
 
 
 def fill(client, prefix, count, ttl=None):
@@ -86,11 +95,15 @@ def test_evict_deletes_only_allowed_patterns_and_stops_under_the_target(server, 
     left = count(client, "cache:*")
     assert 0 < left < 20000, "stopped as soon as the target was reached, not after every cache key"
     assert count(client, "session:*") == 5000 and count(client, "order:*") == 3000
-    assert result["deleted"] == 20000 - left == result["patterns"]["cache:*"]["deleted"]
-    assert result["memory_after"]["ratio"] <= 0.7 < 0.8 < result["memory_before"]["ratio"]
+    record = only_record(result)
+    assert (record["name"], record["action"], record["status"]) == ("redis db 0", "evict", "done")
+    assert record["after"]["deleted"] == 20000 - left == record["after"]["by_pattern"]["cache:*"]["deleted"]
+    assert record["after"]["ratio"] <= 0.7 < 0.8 < record["before"]["ratio"]
+    assert record["seconds"] > 0 and record["detail"] == result["msg"]
     assert result["pacing"]["longest_command_ms"] > 0
     failed, again = run_module(server, capsys, operation="evict", patterns=["cache:*"])
     assert not failed and again["changed"] is False and "nothing to evict" in again["msg"]
+    assert only_record(again)["status"] == "unchanged"
 
 
 def test_check_mode_counts_what_would_go_and_deletes_nothing(server, capsys):
@@ -100,8 +113,12 @@ def test_check_mode_counts_what_would_go_and_deletes_nothing(server, capsys):
     over_the_limit(client)
     failed, result = run_module(server, capsys, operation="evict", patterns=["cache:*"], _ansible_check_mode=True)
     assert not failed and result["changed"] is True and result["executed"] == []
-    estimate = result["would_delete"]["cache:*"]
+    record = only_record(result)
+    assert record["status"] == "planned"
+    estimate = record["after"]["by_pattern"]["cache:*"]
     assert 8000 <= estimate["estimated_keys"] <= 12000 and estimate["estimated_bytes"] > 8_000_000
+    assert 0 < record["after"]["deleted"] <= estimate["estimated_keys"]
+    assert record["after"]["ratio"] <= 0.7 < record["before"]["ratio"]
     assert client.dbsize() == 12000
 
 
@@ -112,7 +129,8 @@ def test_ttl_filter_keeps_keys_without_an_expiry(server, capsys):
     over_the_limit(client, ratio=0.95)
     failed, result = run_module(server, capsys, operation="evict", patterns=["cache:*"], target_ratio=0.5,
                                 ttl_filter="ttl_below", ttl_below=3600, fail_if_still_over=False)
-    assert not failed and result["deleted"] == 6000
+    assert not failed and only_record(result)["after"]["deleted"] == 6000
+    assert only_record(result)["status"] == "done"
     assert count(client, "cache:ttl:*") == 0 and client.dbsize() == 6000
 
 
@@ -132,6 +150,7 @@ def test_refusals_name_the_problem_and_keep_every_key(server, capsys, args, mess
     over_the_limit(client)
     failed, result = run_module(server, capsys, **args)
     assert failed and message in result["msg"], result["msg"]
+    assert result["records"] == [] and result["changed"] is False
     assert client.dbsize() == 2000
 
 
@@ -142,7 +161,14 @@ def test_flush_inside_the_window_with_allow_flush(server, capsys):
     failed, result = run_module(server, capsys, operation="flush", allow_flush=True, windows=ALWAYS, db=0,
                                 now="2026-11-24T15:00:00Z")
     assert not failed and result["changed"] is True and result["executed"] == ["FLUSHDB ASYNC"]
+    record = only_record(result)
+    assert (record["name"], record["action"], record["status"]) == ("redis db 0", "flush", "done")
+    assert record["before"]["keys"] == 1000 and record["after"]["deleted"] == 1000
+    assert result["window"]["allowed"] is True and result["window"]["mode"] == "window"
     wait_for(lambda: client_of(server).dbsize() == 0, timeout=5, what="db 0 empty")
+    failed, again = run_module(server, capsys, operation="flush", allow_flush=True, windows=ALWAYS, db=0,
+                               now="2026-11-24T15:00:00Z")
+    assert not failed and again["changed"] is False and only_record(again)["status"] == "unchanged"
 
 
 def test_flush_outside_the_window_needs_a_complete_emergency_approval(server, capsys):
@@ -151,10 +177,17 @@ def test_flush_outside_the_window_needs_a_complete_emergency_approval(server, ca
     failed, result = run_module(server, capsys, operation="flush", allow_flush=True, windows=WEEKLY, now=OUTSIDE,
                                 emergency={"approved_by": "oncall", "reason": "OOM"})
     assert failed and "ticket" in result["msg"], result["msg"]
+    assert result["records"] == []
     assert client.dbsize() == 500
+    failed, plan = run_module(server, capsys, operation="flush", allow_flush=True, windows=WEEKLY, now=OUTSIDE,
+                              emergency={"approved_by": "oncall", "reason": "OOM", "ticket": "INC-42"},
+                              _ansible_check_mode=True)
+    assert not failed and plan["changed"] is True and only_record(plan)["status"] == "planned"
+    assert plan["window"]["mode"] == "emergency" and client.dbsize() == 500
     failed, result = run_module(server, capsys, operation="flush", allow_flush=True, windows=WEEKLY, now=OUTSIDE,
                                 emergency={"approved_by": "oncall", "reason": "OOM", "ticket": "INC-42"})
     assert not failed and result["changed"] is True, result
+    assert result["window"]["emergency"]["ticket"] == "INC-42"
     wait_for(lambda: client_of(server).dbsize() == 0, timeout=5, what="db 0 empty")
 
 
@@ -164,12 +197,16 @@ def test_config_is_idempotent_in_units_and_survives_rewrite_and_restart(server, 
                               _ansible_check_mode=True, _ansible_diff=True)
     assert not failed and plan["changed"] is True and plan["executed"] == []
     assert plan["diff"]["after"] == wanted
+    assert {r["name"]: r["status"] for r in plan["records"]} == {"maxmemory": "planned", "maxmemory-policy": "planned"}
     assert client_of(server).config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
     failed, result = run_module(server, capsys, operation="config", config=wanted, rewrite=True)
     assert not failed and result["executed"] == ["CONFIG SET maxmemory '48mb' maxmemory-policy 'allkeys-lru'",
                                                  "CONFIG REWRITE"]
+    policy = {r["name"]: r for r in result["records"]}["maxmemory-policy"]
+    assert policy["status"] == "done" and policy["before"] == {"value": "noeviction"}
+    assert policy["after"] == {"value": "allkeys-lru"}
     failed, again = run_module(server, capsys, operation="config", config={"maxmemory": str(48 * 1024 * 1024)})
-    assert not failed and again["changed"] is False
+    assert not failed and again["changed"] is False and only_record(again)["status"] == "unchanged"
     # Restart from the rewritten file.
     conf = Path(server.dir) / "redis.conf"
     stop_pid(server.pid)
@@ -184,9 +221,18 @@ def test_bgsave_is_waited_for_and_a_failed_save_fails_clearly(capsys):
     good = RedisServer()
     info = good.start()
     try:
+        failed, plan = run_module(info, capsys, operation="persistence", bgsave=True, _ansible_check_mode=True)
+        assert not failed and plan["changed"] is True and only_record(plan)["status"] == "planned"
+        assert plan["executed"] == [] and not (Path(info.dir) / "dump.rdb").exists()
         failed, result = run_module(info, capsys, operation="persistence", bgsave=True, max_lastsave_age=60)
         assert not failed and result["changed"] is True and result["persistence"]["last_bgsave_status"] == "ok"
+        record = only_record(result)
+        assert (record["action"], record["status"]) == ("persistence", "done")
+        assert record["name"] == f"redis {info.host}:{info.port}"
+        assert record["after"]["saves"] > record["before"]["saves"]
         assert (Path(info.dir) / "dump.rdb").exists()
+        failed, check = run_module(info, capsys, operation="persistence", max_lastsave_age=60)
+        assert not failed and check["changed"] is False and only_record(check)["status"] == "ok"
     finally:
         good.stop()
     # A data directory where no file can be created: the save fails.
@@ -196,8 +242,11 @@ def test_bgsave_is_waited_for_and_a_failed_save_fails_clearly(capsys):
         client_of(info).set("k", "v")
         failed, result = run_module(info, capsys, operation="persistence", bgsave=True, bgsave_timeout=20)
         assert failed and "BGSAVE failed (rdb_last_bgsave_status err)" in result["msg"], result["msg"]
+        assert only_record(result)["status"] == "failed" and only_record(result)["detail"] == result["msg"]
         failed, result = run_module(info, capsys, operation="persistence")
         assert failed and "the last BGSAVE failed" in result["msg"]
+        assert only_record(result)["status"] == "failed"
+        assert only_record(result)["after"]["last_bgsave_status"] == "err"
     finally:
         broken.stop()
 
@@ -222,7 +271,10 @@ def test_redis_gone_mid_eviction_stops_and_says_how_many_keys_went(server, capsy
                                 batch_size=10, latency_budget_ms=0.001, pause_ms=2, socket_timeout=2)
     killer.join()
     assert failed and "Redis failed during eviction after" in result["msg"], result["msg"]
-    assert result["deleted"] >= 1000
+    record = only_record(result)
+    assert record["status"] == "failed" and record["after"]["deleted"] >= 1000
+    assert record["after"]["by_pattern"]["cache:*"]["deleted"] == record["after"]["deleted"]
+    assert result["changed"] is True
     assert not port_open(server.port)
 
 
@@ -240,6 +292,44 @@ def test_report_gives_per_pattern_memory_and_the_biggest_keys(server, capsys):
     assert result["sample"]["biggest_keys"][0]["key"] == "blob:big"
     assert result["memory"]["allocator"].startswith("jemalloc")
     assert result["memory"]["keyspace"]["db0"]["keys"] == 4001
+    record = only_record(result)
+    assert (record["name"], record["action"], record["status"]) == ("redis db 0", "memory", "ok")
+    assert record["after"]["keys"] == 4001 and record["after"]["used_memory"] == result["memory"]["used_memory"]
+    assert record["detail"].startswith("PONG; used ")
+
+
+def test_report_breaches_over_max_ratio_and_needs_no_dateutil(server, capsys, monkeypatch):
+    # Without python-dateutil only an rrule window fails; the report does not read one.
+    monkeypatch.setattr(window, "HAS_DATEUTIL", False)
+    client = client_of(server)
+    fill(client, "cache:", 2000)
+    over_the_limit(client, ratio=0.9)
+    failed, result = run_module(server, capsys, operation="report", max_ratio=0.8, target_ratio=0.7)
+    assert not failed and result["changed"] is False
+    record = only_record(result)
+    assert record["status"] == "breach" and record["after"]["limit_source"] == "maxmemory"
+    assert record["after"]["ratio"] > 0.8 and "maxmemory (" in record["detail"] and "limit 80%)" in record["detail"]
+    client.config_set("maxmemory", "0")
+    failed, result = run_module(server, capsys, operation="report")
+    assert not failed and only_record(result)["status"] == "ok"
+    assert only_record(result)["detail"].endswith("no maxmemory or budget to compare with")
+    failed, result = run_module(server, capsys, operation="report", budget="1mb")
+    assert not failed and only_record(result)["status"] == "breach" and " budget (" in only_record(result)["detail"]
+    failed, result = run_module(server, capsys, operation="flush", allow_flush=True, windows=ALWAYS)
+    assert failed and "rrule windows need the python-dateutil library" in result["msg"]
+    assert client.dbsize() == 2000
+
+
+def test_purge_reports_memory_before_and_after(server, capsys):
+    fill(client_of(server), "cache:", 1000)
+    failed, plan = run_module(server, capsys, operation="purge", _ansible_check_mode=True)
+    assert not failed and plan["changed"] is True and only_record(plan)["status"] == "planned"
+    failed, result = run_module(server, capsys, operation="purge")
+    record = only_record(result)
+    assert not failed and result["executed"] == ["MEMORY PURGE"]
+    assert (record["name"], record["action"]) == ("redis db 0", "purge")
+    assert record["status"] == ("done" if record["after"]["freed_bytes"] else "unchanged")
+    assert record["before"]["used_memory"] > 0 and record["after"]["used_memory"] > 0
 
 
 def test_a_wrong_password_fails_without_showing_it(capsys):

@@ -15,13 +15,20 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.pg import (
 from ansible_collections.streamops.maintenance.plugins.module_utils.pg_admin import (
     normalize_setting,
     sequence_is_behind,
+    setting_record,
 )
 from ansible_collections.streamops.maintenance.plugins.module_utils.pg_maintenance import (
+    CANCELLED_BY_OPERATOR,
+    RunSettings,
     Thresholds,
     Throughput,
+    classify_failure,
     effective_thresholds,
+    new_work,
     select_tables,
 )
+from ansible_collections.streamops.maintenance.plugins.module_utils.pg_runner import validate
+from ansible_collections.streamops.maintenance.plugins.module_utils.records import record_problems
 from ansible_collections.streamops.maintenance.plugins.module_utils.pg_stats import (
     BloatEstimate,
     IndexInfo,
@@ -164,9 +171,17 @@ def test_select_tables(operation, kwargs, chosen):
 
 def test_left_out_tables_carry_the_measured_reason():
     selection = select_tables(TABLES, operation="vacuum_full", names=None, thresholds=Thresholds())
-    reasons = {r["name"]: r["reason"] for r in selection.left_out}
+    reasons = {r["name"]: r["detail"] for r in selection.left_out}
     assert reasons["public.market_data"] == "bloat 5.0% < min_bloat_ratio 30.0%"
     assert reasons["public.stale"].startswith("bloat unknown (bloat unknown: statistics stale")
+    assert {r["status"] for r in selection.left_out} == {"unchanged"}
+    assert by_name(selection.left_out)["public.market_data"]["before"] == {
+        "dead_tuples": 10, "total_bytes": 8192 * 110, "bloat_ratio": 0.05}
+    assert [problem for r in selection.left_out for problem in record_problems(r)] == []
+
+
+def by_name(records):
+    return {r["name"]: r for r in records}
 
 
 def test_a_named_table_that_does_not_exist_fails_naming_it():
@@ -244,4 +259,94 @@ def test_a_worker_that_cannot_connect_stops_the_run_with_its_records():
     with pytest.raises(PgError) as caught:
         run_routine(refuse, "vacuum", chosen, settings=settings, server_version=150000, outcome=outcome)
     assert "vacuum stopped: cannot connect" in caught.value.msg and "2 not started" in caught.value.msg
-    assert [r["status"] for r in caught.value.details["tables"]] == ["not started", "not started"]
+    records = caught.value.details["records"]
+    assert [r["status"] for r in records] == ["skipped", "skipped"]
+    assert all(r["detail"].startswith("not started") for r in records)
+    assert [problem for r in records for problem in record_problems(r)] == []
+
+
+def _work(operation, status, **fields):
+    work = new_work(operation, TABLES["public.trades"], concurrently=True)
+    work.status = status
+    for name, value in fields.items():
+        setattr(work, name, value)
+    return work
+
+
+@pytest.mark.parametrize("work, detail, after, seconds", [
+    (_work("vacuum_full", "done", seconds=1.92, measured_after=True, dead_tuples_after=0,
+           total_bytes_after=8192 * 40),
+     "dead tuples 50000 -> 0, size 880.0 kB -> 320.0 kB, 1.9 s", {"dead_tuples": 0, "total_bytes": 8192 * 40}, 1.92),
+    (_work("reindex", "done", seconds=0.4, measured_after=True, dead_tuples_after=50000,
+           total_bytes_after=8192 * 100, dropped_indexes=["trades_account_ccnew"]),
+     "size 880.0 kB -> 800.0 kB, 0.4 s, dropped leftover invalid index(es) trades_account_ccnew",
+     {"dead_tuples": 50000, "total_bytes": 8192 * 100}, 0.4),
+    (_work("vacuum", "planned", estimated_seconds=2.0),
+     "dead tuples 50000, size 880.0 kB, about 2 s, lock SHARE UPDATE EXCLUSIVE",
+     {"estimated_seconds": 2.0, "lock": "SHARE UPDATE EXCLUSIVE (reads and writes go on)"}, None),
+    (_work("vacuum_full", "skipped", reason="could not get its lock within lock_timeout (300 ms)"),
+     "could not get its lock within lock_timeout (300 ms)", None, None),
+    (_work("vacuum_full", "failed", reason=CANCELLED_BY_OPERATOR, seconds=None, measured_after=True,
+           dead_tuples_after=50000, total_bytes_after=8192 * 110),
+     CANCELLED_BY_OPERATOR, {"dead_tuples": 50000, "total_bytes": 8192 * 110}, None),
+], ids=["done", "reindex-done", "planned", "skipped", "failed"])
+def test_table_records_give_the_figures_in_one_line(work, detail, after, seconds):
+    record = work.record()
+    assert record_problems(record) == []
+    assert (record["name"], record["action"], record["status"]) == ("public.trades", work.operation, work.status)
+    assert record["detail"] == detail
+    assert record["before"] == {"dead_tuples": 50000, "total_bytes": 8192 * 110,
+                                "bloat_ratio": 0.6 if work.operation == "reindex" else 0.5}
+    assert record["after"] == after and record["seconds"] == seconds
+
+
+def _error(kind, message):
+    import psycopg
+
+    return getattr(psycopg.errors, kind)(message)
+
+
+@pytest.mark.parametrize("kind, message, status, reason", [
+    ("QueryCanceled", "canceling statement due to statement timeout", "failed",
+     "cancelled by statement_timeout (2000 ms)"),
+    ("QueryCanceled", "canceling statement due to user request", "failed", CANCELLED_BY_OPERATOR),
+    ("LockNotAvailable", "canceling statement due to lock timeout", "skipped",
+     "could not get its lock within lock_timeout (100 ms)"),
+    ("UndefinedTable", 'relation "trades" does not exist', "failed", 'table vanished: relation "trades" does not exist'),
+], ids=["statement-timeout", "pg-cancel-backend", "lock-timeout", "vanished"])
+def test_a_failed_statement_says_who_stopped_it(kind, message, status, reason):
+    settings = RunSettings(lock_timeout_ms=100, statement_timeout_ms=2000)
+    assert classify_failure(_error(kind, message), settings) == (status, reason)
+
+
+def _plan(status, **changes):
+    return {"name": "shared_buffers", "before": "128MB", "after": "160MB", "change": status != "unchanged",
+            "context": "postmaster", "status": status, "needs_restart": True, "reason": None, **changes}
+
+
+@pytest.mark.parametrize("plan, detail", [
+    (_plan("done"), "128MB -> 160MB; takes effect after a server restart"),
+    (_plan("planned", needs_restart=False, name="work_mem"), "128MB -> 160MB"),
+    (_plan("unchanged", before="160MB"), "already 160MB; a server restart is pending"),
+    (_plan("failed", reason="ALTER SYSTEM failed: permission denied"),
+     "ALTER SYSTEM failed: permission denied; takes effect after a server restart"),
+], ids=["done-restart", "planned", "unchanged-pending", "failed"])
+def test_setting_records_say_when_a_restart_is_needed(plan, detail):
+    record = setting_record(plan)
+    assert record_problems(record) == []
+    assert record["detail"] == detail and record["status"] == plan["status"]
+    assert record["before"] == {"value": plan["before"]} and record["after"] == {"value": "160MB"}
+
+
+VALID = {"operation": "report", "jobs": 1, "lock_timeout": 5000, "statement_timeout": 0,
+         "initial_throughput_mb_s": 25.0, "tables": None, "schemas": None, "exclude_schemas": None}
+
+
+@pytest.mark.parametrize("value, message", [
+    (101.0, "max_connections_percent must be between 0 and 100, got 101.0"),
+    (-1.0, "max_connections_percent must be between 0 and 100, got -1.0"),
+])
+def test_max_connections_percent_is_a_percentage(value, message):
+    with pytest.raises(PgError, match=message):
+        validate({**VALID, "max_connections_percent": value})
+    validate({**VALID, "max_connections_percent": 80.0})

@@ -1,10 +1,12 @@
-"""pg_maintenance report's server section (version, connections against max_connections)."""
+"""pg_maintenance report's server section and its record (version, connections against max_connections)."""
 
 from __future__ import annotations
 
 import pytest
 
+from ansible_collections.streamops.maintenance.plugins.module_utils.pg_runner import connections_record
 from ansible_collections.streamops.maintenance.plugins.module_utils.pg_stats import read_server
+from ansible_collections.streamops.maintenance.plugins.module_utils.records import record_problems
 
 
 class Answers:
@@ -40,3 +42,28 @@ def test_server_section_counts_sessions_against_max_connections(connections, max
                       "max_connections": int(maximum), "connections_percent": percent}
     # Every session counts, not only the ones pg_stat_activity shows this role in full.
     assert "numbackends" in conn.statements[0]
+
+
+SERVER = {"version": "15.19", "version_num": 150019, "connections": 5, "max_connections": 100,
+          "connections_percent": 5.0}
+
+
+@pytest.mark.parametrize(
+    "server, limit, status, detail",
+    [
+        (SERVER, 80.0, "ok", "PostgreSQL 15.19: 5 of 100 connections (5.0%, limit 80%)"),
+        (SERVER, None, "ok", "PostgreSQL 15.19: 5 of 100 connections (5.0%)"),
+        ({**SERVER, "connections": 85, "connections_percent": 85.0}, 80.0, "breach",
+         "PostgreSQL 15.19: 85 of 100 connections (85.0%, limit 80%)"),
+        ({**SERVER, "connections": 80, "connections_percent": 80.0}, 80.0, "ok",
+         "PostgreSQL 15.19: 80 of 100 connections (80.0%, limit 80%)"),
+        ({**SERVER, "connections": 99, "connections_percent": 99.0}, None, "ok",
+         "PostgreSQL 15.19: 99 of 100 connections (99.0%)"),
+    ],
+    ids=["under", "no-limit", "over", "at-the-limit", "no-limit-no-breach"],
+)
+def test_connections_record_breaches_only_over_a_given_limit(server, limit, status, detail):
+    record = connections_record("streamsystems", server, limit)
+    assert record_problems(record) == []
+    assert (record["name"], record["action"], record["status"]) == ("postgresql streamsystems", "connections", status)
+    assert record["detail"] == detail and record["after"] == server

@@ -1,4 +1,4 @@
-"""The pure parts of redis_memory_guard: sizes, TTL filter, pacing, config comparison, options."""
+"""The pure parts of redis_memory_guard: sizes, TTL filter, pacing, config comparison, options, records."""
 
 from __future__ import annotations
 
@@ -18,7 +18,13 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.redis_memory
     normalize_config,
     parse_size,
 )
-from ansible_collections.streamops.maintenance.plugins.module_utils.redis_runner import validate
+from ansible_collections.streamops.maintenance.plugins.module_utils.records import record_problems
+from ansible_collections.streamops.maintenance.plugins.module_utils.redis_runner import (
+    config_record,
+    eviction_estimate,
+    memory_record,
+    validate,
+)
 from ansible_collections.streamops.maintenance.plugins.modules import redis_memory_guard
 
 
@@ -119,3 +125,52 @@ def test_client_kwargs_prefer_the_socket_and_pass_tls():
     kwargs = client_kwargs(params)
     assert kwargs["unix_socket_path"] == "/run/redis.sock" and "host" not in kwargs
     assert kwargs["ssl"] is True and kwargs["ssl_cert_reqs"] == "required" and kwargs["db"] == 2
+
+
+def _state(used, limit, source="maxmemory"):
+    return {"used_memory": used, "limit_bytes": limit, "limit_source": source if limit else None,
+            "ratio": round(used / limit, 4) if limit else None}
+
+
+@pytest.mark.parametrize("state, status, detail", [
+    (_state(1258291, 2097152), "ok", "PONG; used 1.2 MB of 2.0 MB maxmemory (60.0%, limit 80%)"),
+    (_state(1887437, 2097152), "breach", "PONG; used 1.8 MB of 2.0 MB maxmemory (90.0%, limit 80%)"),
+    (_state(1887437, 2097152, "budget_bytes"), "breach", "PONG; used 1.8 MB of 2.0 MB budget (90.0%, limit 80%)"),
+    (_state(1258291, None), "ok", "PONG; used 1.2 MB, no maxmemory or budget to compare with"),
+], ids=["under", "over-maxmemory", "over-budget", "no-limit"])
+def test_memory_record_breaches_only_against_a_known_limit(state, status, detail):
+    record = memory_record("redis db 0", state, keys=42, max_ratio=0.8)
+    assert record_problems(record) == []
+    assert (record["name"], record["action"], record["status"], record["detail"]) == (
+        "redis db 0", "memory", status, detail)
+    assert record["after"] == {**state, "keys": 42}
+
+
+def test_the_eviction_estimate_takes_patterns_in_order_until_the_target():
+    sample = {"patterns": {"cache:*": {"estimated_keys": 1000, "estimated_bytes": 600_000},
+                           "session:expired:*": {"estimated_keys": 100, "estimated_bytes": 100_000},
+                           "(other)": {"estimated_keys": 10, "estimated_bytes": 10_000}}}
+    before = {"used_memory": 1_000_000, "limit_bytes": 1_000_000, "ratio": 1.0}
+    estimate = eviction_estimate(before, sample, ["cache:*", "session:expired:*"], target_bytes=650_000)
+    # 350 kB to free: 350 of the 600 kB of cache keys (about 583 keys); sessions not needed.
+    assert estimate == {"used_memory": 650_000, "ratio": 0.65, "deleted": 583,
+                        "by_pattern": {"cache:*": {"estimated_keys": 1000, "estimated_bytes": 600_000},
+                                       "session:expired:*": {"estimated_keys": 100, "estimated_bytes": 100_000}}}
+    short = eviction_estimate(before, sample, ["cache:*", "session:expired:*"], target_bytes=100_000)
+    assert short["deleted"] == 1100 and short["used_memory"] == 300_000
+
+
+@pytest.mark.parametrize("plan, status, detail", [
+    ({"name": "maxmemory", "before": "0", "after": "48mb", "change": True, "status": "done", "reason": None},
+     "done", "0 -> 48mb"),
+    ({"name": "maxmemory", "before": "50331648", "after": "48mb", "change": False, "status": "unchanged",
+      "reason": None}, "unchanged", "already 50331648"),
+    ({"name": "maxmemory", "before": "0", "after": "lots", "change": True, "status": "failed",
+      "reason": "CONFIG SET refused (bad value); nothing was changed"}, "failed",
+     "0 -> lots; CONFIG SET refused (bad value); nothing was changed"),
+], ids=["done", "unchanged", "failed"])
+def test_config_records(plan, status, detail):
+    record = config_record(plan)
+    assert record_problems(record) == []
+    assert (record["status"], record["detail"]) == (status, detail)
+    assert record["before"] == {"value": plan["before"]} and record["after"] == {"value": plan["after"]}
