@@ -93,10 +93,133 @@ def result_problems(result: Any, *, check_mode: bool = False) -> list[str]:
         found.append("check mode result has a record with status done (check mode decides, it does not do)")
     if not check_mode and "planned" in statuses and not result.get("failed"):
         found.append("a real run has a record with status planned")
-    if isinstance(result.get("changed"), bool) and not result.get("failed") and result["changed"] != is_changed(records):
-        found.append(f"changed is {result['changed']} but the records say {is_changed(records)}")
+    said = is_changed(r for r in records if isinstance(r, Mapping))  # a non-dict record is reported above
+    if isinstance(result.get("changed"), bool) and not result.get("failed") and result["changed"] != said:
+        found.append(f"changed is {result['changed']} but the records say {said}")
     if "window" in result and result["window"] is not None:
         window = result["window"]
         if not isinstance(window, Mapping) or set(window) != set(WINDOW_KEYS):
             found.append(f"window is not the window decision dict (keys {sorted(window) if isinstance(window, Mapping) else window!r})")
     return found
+
+
+# --------------------------------------------------------------------------- in roles (through the filters)
+
+
+def gather_records(results: Any, *, name: str | None = None) -> list[dict[str, Any]]:
+    """The records of registered task results: one result, a looped one, or a list of them.
+
+    A skipped task has none. A failed task keeps the records it returned, plus a ``failed`` record
+    with its message when none of them says it failed (a connection refused before any record).
+    """
+    if results is None:
+        return []
+    if isinstance(results, (list, tuple)):
+        return [record for result in results for record in gather_records(result, name=name)]
+    if not isinstance(results, Mapping):
+        raise TypeError(f"expected a registered task result (dict) or a list of them, got {type(results).__name__}")
+    if set(RECORD_KEYS) <= set(results):
+        return [dict(results)]  # already a record
+    if isinstance(results.get("results"), list) and "records" not in results:
+        return [record for result in results["results"] for record in gather_records(result, name=name)]
+    if results.get("skipped"):
+        return []
+    found = [dict(record) for record in results.get("records") or []]
+    item = results.get("item") if isinstance(results.get("item"), (str, int)) else None
+    label = " ".join(str(part) for part in (name, item) if part not in (None, "")) or "task"
+    if results.get("failed") and not any(record.get("status") == "failed" for record in found):
+        detail = str(results.get("msg") or "failed")
+        stderr = str(results.get("stderr") or "").strip()
+        if stderr:
+            detail += ": " + stderr[-300:]
+        found.append(make_record(label, "run", "failed", detail))
+    elif results.get("changed") and not found:
+        # A changed task that keeps no records of its own (a command): what it ran.
+        command = results.get("cmd")
+        ran = " ".join(map(str, command)) if isinstance(command, list) else str(command or results.get("msg") or "")
+        output = " ".join(str(results.get(key) or "").strip() for key in ("stderr", "stdout")).strip()
+        found.append(make_record(label, "run", "done", ran + (f": {output[-200:]}" if output else ""),
+                                 seconds=_delta_seconds(results.get("delta"))))
+    return found
+
+
+def _delta_seconds(delta: Any) -> float | None:
+    """The command module's ``delta`` (H:MM:SS.ffffff) in seconds."""
+    try:
+        hours, minutes, seconds = str(delta).split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except (TypeError, ValueError):
+        return None
+
+
+def problems_text(records: Iterable[Mapping[str, Any]], what: str,
+                  statuses: Iterable[str] = PROBLEM_STATUSES) -> str:
+    """``N <what>: name, name. name: detail; name: detail`` for the records with a problem status."""
+    found = problems(records, statuses)
+    if not found:
+        return ""
+    names = ", ".join(record["name"] for record in found)
+    details = "; ".join(f"{record['name']}: {record['detail']}" for record in found)
+    return f"{len(found)} {what}: {names}. {details}"
+
+
+def _figure(key: str, value: Any) -> str:
+    if value is None:
+        return "?"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if key.endswith("bytes") or key in ("used_memory", "size"):
+        return human_bytes(value)
+    if key.endswith("ratio") or key.endswith("percent"):
+        return f"{value:.1%}" if key.endswith("ratio") else f"{value:g}%"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def human_bytes(value: float | None) -> str:
+    """``50.0 MB`` (binary multiples); ``?`` for a size that could not be measured."""
+    if value is None:
+        return "?"
+    size = float(value)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(size) < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"  # pragma: no cover - the loop returns at TB
+
+
+def compare_records(before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]], *,
+                    check_mode: bool = False, keys: Iterable[str] | None = None,
+                    action: str | None = None) -> list[dict[str, Any]]:
+    """One ``summary`` record per thing measured twice (same name and action): its figures before -> after.
+
+    ``before`` and ``after`` are the records of the same measurement taken before and after the work
+    (their ``after`` dicts hold the figures). Only numeric figures are compared; ``keys`` limits them,
+    ``action`` limits the records compared to that action.
+    A measurement that failed on either side gives an ``unknown`` summary: nothing is claimed.
+    """
+    if isinstance(keys, str):
+        keys = [keys]
+    earlier = {(r["name"], r["action"]): r for r in before}
+    summaries = []
+    for record in after:
+        if action is not None and record["action"] != action:
+            continue
+        first = earlier.get((record["name"], record["action"]))
+        if first is None:
+            continue
+        if first["status"] == "failed" or record["status"] == "failed":
+            summaries.append(make_record(record["name"], "summary", "unknown",
+                                         "not measured both before and after: "
+                                         + (first["detail"] if first["status"] == "failed" else record["detail"])))
+            continue
+        figures_before, figures_after = first.get("after") or {}, record.get("after") or {}
+        wanted = list(keys) if keys is not None else [
+            key for key, value in figures_after.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and key in figures_before]
+        parts = [f"{key.replace('_', ' ')} {_figure(key, figures_before.get(key))} -> {_figure(key, figures_after.get(key))}"
+                 for key in wanted]
+        detail = "; ".join(parts) + (" (check mode: nothing was changed)" if check_mode else "")
+        summaries.append(make_record(record["name"], "summary", "ok", detail,
+                                     before={key: figures_before.get(key) for key in wanted},
+                                     after={key: figures_after.get(key) for key in wanted}))
+    return summaries
