@@ -120,7 +120,7 @@ def main() -> int:
         print(f"guide  pg_dump | gzip, upload, gunzip | head: {guide_s:6.1f}s  "
               f"({(work / 'guide' / 'streamsystems_full.sql.gz').stat().st_size / 1e6:.0f} MB)", flush=True)
         ours_s, result = timed(lambda: run_pg_backup(params, check_mode=False))
-        steps = ", ".join(f"{s['step']} {s['seconds']:.1f}s" for s in result["steps"])
+        steps = ", ".join(f"{r['action']} {r['seconds']:.1f}s" for r in result["records"] if r["seconds"] is not None)
         ours_bytes = sum(f["bytes"] for f in result["manifest"]["files"])
         print(f"ours   pg_backup (dump -j2 -Z1, sha256, upload): {ours_s:6.1f}s  ({ours_bytes / 1e6:.0f} MB; {steps})",
               flush=True)
@@ -140,8 +140,8 @@ def main() -> int:
                   "restore_test": True, "scratch_database": "verify_scratch", "maintenance_database": "postgres",
                   "jobs": 2, "sql_checks": [], "pg_bin_dir": str(bindir), "max_age": "1h", "fail_on_unverified": True}
         verify_s, verified = timed(lambda: run_backup_verify(verify, check_mode=False))
-        assert verified["verified"], verified["checks"]
-        restore_s = verified["restore_seconds"]
+        assert verified["verified"], verified["records"]
+        restore_s = next(r["seconds"] for r in verified["records"] if r["name"] == "restore")
         print(f"ours   restore test (create, pg_restore -j2, row counts, drop): {restore_s:6.1f}s; the whole "
               f"backup_verify (hashes, archive read, restore test) {verify_s:.1f}s", flush=True)
         print(f"restore test: ours / bare = {restore_s / bare_s:.2f}x (goal <= 1.1x)")

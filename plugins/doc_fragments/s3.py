@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: streamops maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-# Paired with plugins/module_utils/storage.py s3_argument_spec(); a unit test keeps them equal.
+# Paired with plugins/module_utils/s3.py s3_argument_spec(); a unit test keeps them equal.
 
 from __future__ import annotations
 
@@ -16,17 +16,23 @@ options:
         without one is an unfinished upload.
       - Credentials come from these options, else from the usual C(AWS_*) environment variables and
         boto3's own chain (profile, instance role).
+      - M(streamops.maintenance.backup_verify) with a local C(path) finds the set's copy where the set's
+        manifest says it was uploaded (its C(s3.bucket) and C(s3.prefix)), so the options the backup used
+        verify it unchanged; these options then give the endpoint and credentials.
     type: dict
     suboptions:
       bucket:
-        description: Bucket name.
+        description:
+          - Bucket name.
+          - For M(streamops.maintenance.backup_verify) with a local C(path), the bucket named in the set's
+            manifest is read instead.
         type: str
         required: true
       prefix:
         description:
           - Key prefix of this estate's backups, without a leading or trailing C(/).
-          - For M(streamops.maintenance.backup_verify), the prefix of the one set to verify, ending
-            with its backup id.
+          - For M(streamops.maintenance.backup_verify) without a local C(path), the prefix of the one set
+            to verify, ending with its backup id. With a C(path), not used (the set's manifest has the prefix).
         type: str
         default: ""
       endpoint_url:

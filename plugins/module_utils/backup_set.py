@@ -2,7 +2,7 @@
 # Copyright: streamops maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # module_utils of streamops.maintenance are internal to the collection: no API promise outside it.
-"""One backup set on disk: its files, their checksums, its manifest, its verified mark, and retention.
+"""One backup set on disk: its files (and the tools writing them), checksums, manifest, verified mark, retention.
 
 A set is the directory ``<backup_root>/<name>-<YYYYmmddTHHMMSSZ>/``. Its
 ``manifest.json`` is written last (atomically), so a directory without one is
@@ -18,13 +18,16 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterable
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any
 
 from .errors import MaintenanceError
+from .files import write_atomically
 
 MANIFEST = "manifest.json"
 VERIFIED = "verified.json"
@@ -115,18 +118,14 @@ def fsync_file(handle: IO[bytes]) -> None:
     os.fsync(handle.fileno())
 
 
+def json_bytes(data: dict[str, Any]) -> bytes:
+    """The one serialisation of a manifest or mark, locally and in S3 (so the copies compare byte for byte)."""
+    return json.dumps(data, indent=2, sort_keys=True).encode() + b"\n"
+
+
 def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    """Write, fsync, rename: a reader sees the whole document or none."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("wb") as handle:
-        handle.write(json.dumps(data, indent=2, sort_keys=True).encode() + b"\n")
-        fsync_file(handle)
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    """A reader sees the whole document or none (through the collection's one atomic writer)."""
+    write_atomically(path, json_bytes(data))
 
 
 def read_json(path: Path, *, what: str) -> dict[str, Any]:
@@ -139,6 +138,60 @@ def read_json(path: Path, *, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BackupError(msg=f"{what} {path} is not a JSON object")
     return data
+
+
+# --------------------------------------------------------------------------- child processes
+
+
+def stream_child(argv: list[str], env: dict[str, str], target: Path, *, step: str,
+                 hold_back: int = 0, judge_tail: Callable[[str, bytes], bytes] | None = None,
+                 ) -> tuple[HashingWriter, str]:
+    """Run ``argv`` with stdout hashed into ``target``; (writer, stderr). Raises with stderr on failure.
+
+    ``judge_tail(stderr, last bytes)`` decides which of the last ``hold_back`` bytes belong to the file.
+    """
+    with tempfile.TemporaryFile() as errors, target.open("wb") as handle:
+        # stderr to a file, not a pipe: a chatty child can never block on a full pipe we do not read.
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, env=env, stdin=subprocess.DEVNULL)
+        try:
+            writer, tail_bytes = copy_hashing(proc.stdout, handle, hold_back=hold_back)
+            code = proc.wait()
+            errors.seek(0)
+            stderr = errors.read().decode(errors="replace")
+            if code == 0:
+                writer.write(judge_tail(stderr, tail_bytes) if judge_tail else tail_bytes)
+            fsync_file(handle)
+        except OSError as exc:
+            proc.kill()
+            proc.wait()
+            raise BackupError(msg=f"{step}: writing {target} failed: {exc}", step=step) from exc
+        finally:
+            proc.stdout.close()
+    if code != 0:
+        raise BackupError(msg=f"{step}: {Path(argv[0]).name} exited with {code}: {tail(stderr)}", step=step)
+    return writer, stderr
+
+
+def tail(text: str, lines: int = 5) -> str:
+    """The last non-empty lines of a tool's output, on one line."""
+    kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
+    return " | ".join(kept) or "(no message)"
+
+
+# --------------------------------------------------------------------------- words for records
+
+
+def describe_duration(delta: timedelta) -> str:
+    """``7 days``, ``1 day 12 hours``, ``90 minutes`` -> ``1 hour 30 minutes``: a duration in words."""
+    total = int(delta.total_seconds())
+    if total <= 0:
+        return "0 seconds"
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    words = [f"{amount} {unit}{'' if amount == 1 else 's'}"
+             for amount, unit in zip((days, hours, minutes, seconds), ("day", "hour", "minute", "second")) if amount]
+    return " ".join(words)
 
 
 # --------------------------------------------------------------------------- local root
@@ -234,32 +287,39 @@ def plan_retention(sets: Iterable[BackupRef], policy: RetentionPolicy, now: date
     for ref in ordered:
         if not ref.complete:
             if now - ref.started < policy.incomplete_after:
-                ref.reasons.append(f"unfinished, younger than {policy.incomplete_after}")
+                ref.reasons.append(f"unfinished, younger than {describe_duration(policy.incomplete_after)}")
             continue
         if policy.keep_within and now - ref.started <= policy.keep_within:
-            ref.reasons.append(f"within {policy.keep_within}")
-    for position, ref in enumerate(complete[:policy.keep_last]):
-        ref.reasons.append(f"last {position + 1} of {policy.keep_last}")
-    for label, count, bucket in (("daily", policy.keep_daily, lambda d: d.date()),
-                                 ("weekly", policy.keep_weekly, lambda d: tuple(d.isocalendar())[:2]),
-                                 ("monthly", policy.keep_monthly, lambda d: (d.year, d.month))):
-        seen: list[Any] = []
+            ref.reasons.append(f"within {describe_duration(policy.keep_within)}")
+    for ref in complete[:policy.keep_last]:
+        ref.reasons.append(f"last {policy.keep_last}")
+    for label, count, period_of in (("daily", policy.keep_daily, lambda d: d.date().isoformat()),
+                                    ("weekly", policy.keep_weekly, lambda d: "{0}-W{1:02d}".format(*d.isocalendar())),
+                                    ("monthly", policy.keep_monthly, lambda d: d.strftime("%Y-%m"))):
+        seen: list[str] = []
         for ref in complete:
-            period = bucket(ref.started)
+            period = period_of(ref.started)
             if period in seen:
                 continue
             seen.append(period)
             if len(seen) > count:
                 break
-            ref.reasons.append(f"{label} {len(seen)} of {count}")
+            ref.reasons.append(f"{label} {period}")
     newest_verified = next((ref for ref in complete if ref.verified or ref.set_id in verified_ids), None)
     if newest_verified is not None:
-        newest_verified.reasons.append("newest verified backup")
+        newest_verified.reasons.append("newest verified")
     if complete:
-        complete[0].reasons.append("newest complete backup")
+        complete[0].reasons.append("newest complete")
     keep = [ref for ref in ordered if ref.reasons]
     delete = [ref for ref in ordered if not ref.reasons]
     return keep, delete
+
+
+def deletion_reason(ref: BackupRef, policy: RetentionPolicy) -> str:
+    """Why ``plan_retention`` let this set go, in the words of a record's detail."""
+    if not ref.complete:
+        return f"unfinished (no manifest), older than {describe_duration(policy.incomplete_after)}"
+    return "no rule keeps it"
 
 
 def retention_policy(raw: dict[str, Any] | None, parse_duration: Any) -> RetentionPolicy:

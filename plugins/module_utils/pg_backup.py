@@ -8,17 +8,19 @@ Every dump of a run uses the snapshot in which the critical tables' rows were
 counted, so the manifest's counts are those of the archive. Files are hashed as
 they are written. Any failure removes this run's directory (and its S3
 objects) and names the step; earlier sets are never touched by a failure.
+The result is the one record shape (docs/records.md): a ``backup`` record for
+the set, an ``upload`` record for its S3 copy, a ``retention`` record per set
+looked at.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import shutil
 import socket
 import subprocess
 import tarfile
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -28,25 +30,31 @@ from typing import Any
 from .backup_set import (
     MANIFEST,
     MANIFEST_VERSION,
+    VERIFIED,
     BackupError,
-    BackupRef,
     HashingWriter,
     backup_id,
     check_name,
     check_root,
-    copy_hashing,
+    deletion_reason,
     fsync_file,
     hash_file,
     local_sets,
     plan_retention,
+    read_json,
     remove_local_set,
     retention_policy,
     set_dir_in_root,
+    stream_child,
+    tail,
     write_json_atomically,
 )
+from .errors import MaintenanceError
 from .pg import PgError, conninfo_from_params, first_line, psycopg, qualified, split_table_name, sql
-from .storage import S3Store
-from .window import parse_duration
+from .records import human_bytes, is_changed, make_record
+from .redis_rdb import dump_redis
+from .s3 import S3Store
+from .window import format_duration, parse_duration
 
 PARTS = ("full", "schema", "critical_data", "redis_rdb", "config")
 PG_PARTS = ("full", "schema", "critical_data")
@@ -54,8 +62,6 @@ PG_ENV = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGP
           "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
           "connect_timeout": "PGCONNECT_TIMEOUT", "application_name": "PGAPPNAME"}
 ARCHIVE_MAGIC = b"PGDMP"
-RDB_MAGIC = b"REDIS"
-EOF_MARK = 40  # CONFIG_RUN_ID_SIZE: the mark that ends a diskless (EOF-delimited) RDB transfer
 
 
 def libpq_env(kwargs: dict[str, Any]) -> dict[str, str]:
@@ -131,35 +137,6 @@ class Snapshot:
 # --------------------------------------------------------------------------- child processes
 
 
-def stream_child(argv: list[str], env: dict[str, str], target: Path, *, step: str,
-                 hold_back: int = 0, judge_tail: Callable[[str, bytes], bytes] | None = None,
-                 ) -> tuple[HashingWriter, str]:
-    """Run ``argv`` with stdout hashed into ``target``; (writer, stderr). Raises with stderr on failure.
-
-    ``judge_tail(stderr, last bytes)`` decides which of the last ``hold_back`` bytes belong to the file.
-    """
-    with tempfile.TemporaryFile() as errors, target.open("wb") as handle:
-        # stderr to a file, not a pipe: a chatty child can never block on a full pipe we do not read.
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, env=env, stdin=subprocess.DEVNULL)
-        try:
-            writer, tail_bytes = copy_hashing(proc.stdout, handle, hold_back=hold_back)
-            code = proc.wait()
-            errors.seek(0)
-            stderr = errors.read().decode(errors="replace")
-            if code == 0:
-                writer.write(judge_tail(stderr, tail_bytes) if judge_tail else tail_bytes)
-            fsync_file(handle)
-        except OSError as exc:
-            proc.kill()
-            proc.wait()
-            raise BackupError(msg=f"{step}: writing {target} failed: {exc}", step=step) from exc
-        finally:
-            proc.stdout.close()
-    if code != 0:
-        raise BackupError(msg=f"{step}: {Path(argv[0]).name} exited with {code}: {tail(stderr)}", step=step)
-    return writer, stderr
-
-
 def run_child(argv: list[str], env: dict[str, str], *, step: str) -> str:
     proc = subprocess.run(argv, env=env, capture_output=True, stdin=subprocess.DEVNULL, check=False)
     stderr = proc.stderr.decode(errors="replace")
@@ -167,11 +144,6 @@ def run_child(argv: list[str], env: dict[str, str], *, step: str) -> str:
         raise BackupError(msg=f"{step}: {Path(argv[0]).name} exited with {proc.returncode}: {tail(stderr)}",
                           step=step)
     return stderr
-
-
-def tail(text: str, lines: int = 5) -> str:
-    kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
-    return " | ".join(kept) or "(no message)"
 
 
 def dump_errors(stderr: str) -> list[str]:
@@ -245,48 +217,6 @@ def check_errors(stderr: str, step: str) -> None:
         raise BackupError(msg=f"{step}: exited 0 but reported errors: {' | '.join(errors[:5])}", step=step)
 
 
-def redis_cli_argv(redis_cli: str, options: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
-    argv = [redis_cli, "--no-auth-warning"]
-    if options.get("login_unix_socket"):
-        argv += ["-s", options["login_unix_socket"]]
-    else:
-        argv += ["-h", options.get("login_host") or "localhost", "-p", str(options.get("login_port") or 6379)]
-    if options.get("login_user"):
-        argv += ["--user", options["login_user"]]
-    if options.get("tls"):
-        argv.append("--tls")
-        for flag, key in (("--cacert", "ca_certs"), ("--cert", "client_cert_file"), ("--key", "client_key_file")):
-            if options.get(key):
-                argv += [flag, options[key]]
-    env = dict(os.environ)
-    env.pop("REDISCLI_AUTH", None)
-    if options.get("login_password"):
-        env["REDISCLI_AUTH"] = options["login_password"]  # never -a: argv is visible in ps
-    return argv, env
-
-
-def rdb_tail(stderr: str, last: bytes) -> bytes:
-    """A diskless sync ends with a 40-byte EOF mark that redis-cli cannot truncate from stdout: drop it."""
-    return b"" if "EOF marker" in stderr else last
-
-
-def dump_redis(redis_cli: str, options: dict[str, Any], directory: Path) -> dict[str, Any]:
-    step = "redis rdb"
-    argv, env = redis_cli_argv(redis_cli, options)
-    target = directory / "redis.rdb"
-    writer, stderr = stream_child([*argv, "--rdb", "-"], env, target, step=step, hold_back=EOF_MARK,
-                                  judge_tail=rdb_tail)
-    match = re.search(r"Transfer finished with success(?: after (\d+) bytes)?", stderr)
-    if match is None or (match.group(1) is not None and int(match.group(1)) != writer.size):
-        raise BackupError(msg=f"{step}: redis-cli did not report a complete transfer of {writer.size} bytes: "
-                              f"{tail(stderr)}", step=step)
-    with target.open("rb") as handle:
-        head = handle.read(len(RDB_MAGIC))
-    if head != RDB_MAGIC:
-        raise BackupError(msg=f"{step}: the transfer is not an RDB file (starts with {head!r})", step=step)
-    return {"part": "redis_rdb", "format": "rdb", "path": target.name, "files": [writer.record(target.name)]}
-
-
 def tar_config(paths: list[str], directory: Path) -> dict[str, Any]:
     step = "config tar"
     target = directory / "config.tar.gz"
@@ -348,122 +278,214 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
 
 def run_pg_backup(params: dict[str, Any], *, check_mode: bool, diff_mode: bool = False,
                   clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> dict[str, Any]:
+    records: list[dict[str, Any]] = []
+    try:
+        return backup_and_retain(params, records, check_mode=check_mode, clock=clock)
+    except MaintenanceError as exc:
+        # A failed result keeps the records of what was done before the fault.
+        exc.details.update(records=records, changed=is_changed(records))
+        raise
+
+
+def backup_and_retain(params: dict[str, Any], records: list[dict[str, Any]], *, check_mode: bool,
+                      clock: Callable[[], datetime]) -> dict[str, Any]:
     plan = validate(params)
-    policy = retention_policy(params.get("retention"), parse_duration) if params.get("retention") else None
-    root = check_root(params.get("backup_root"), create=not check_mode and params["operation"] == "backup",
-                      allow_missing=check_mode and params["operation"] == "backup")
-    s3 = S3Store(params["s3"]) if params.get("s3") else None
-    result: dict[str, Any] = {"changed": False, "name": plan["name"], "backup_root": str(root)}
-    if params["operation"] == "backup":
-        result.update(create_set(params, plan, root, s3, check_mode=check_mode, clock=clock))
-        result["changed"] = True
-    if policy is not None:
-        result["retention"] = apply_retention(plan["name"], root, s3, policy, now=clock(), check_mode=check_mode)
-        result["changed"] = result["changed"] or bool(result["retention"]["deleted"])
-    elif params["operation"] == "retention":
+    backing_up = params["operation"] == "backup"
+    if not backing_up and not params.get("retention"):
         raise BackupError(msg="operation retention needs the retention option")
-    return result
+    policy = retention_policy(params.get("retention"), parse_duration) if params.get("retention") else None
+    # Retention of a root that does not exist yet has nothing to look at: an estate with no set so far.
+    root = check_root(params.get("backup_root"), create=not check_mode and backing_up,
+                      allow_missing=(check_mode and backing_up) or not backing_up)
+    s3 = S3Store(params["s3"]) if params.get("s3") else None
+    result: dict[str, Any] = {}
+    messages = []
+    if backing_up and params.get("reuse_verified_within"):
+        reused = reusable_set(plan["name"], root, params["reuse_verified_within"], records, now=clock())
+        if reused is not None:
+            # A re-run of a failed playbook: the set verified minutes ago is the backup; nothing new to age out.
+            return {"changed": False, "msg": reused.pop("msg"), "records": records, **reused}
+    if backing_up:
+        result = create_set(params, plan, root, s3, records, check_mode=check_mode, clock=clock)
+        messages.append(result.pop("msg"))
+    if policy is not None:
+        messages.append(apply_retention(plan["name"], root, s3, policy, records, now=clock(), check_mode=check_mode))
+    return {"changed": is_changed(records), "msg": "; ".join(messages), "records": records, **result}
 
 
-def create_set(params: dict[str, Any], plan: dict[str, Any], root: Path, s3: S3Store | None, *,
-               check_mode: bool, clock: Callable[[], datetime]) -> dict[str, Any]:
+def reusable_set(name: str, root: Path, within: str, records: list[dict[str, Any]], *,
+                 now: datetime) -> dict[str, Any] | None:
+    """The newest local set of ``name`` verified less than ``within`` ago (its record appended), or None."""
+    limit = parse_duration(within, field_name="reuse_verified_within")
+    for ref in sorted(local_sets(root, name), key=lambda r: r.started, reverse=True):
+        mark = Path(ref.where) / VERIFIED
+        if not ref.complete or not ref.verified:
+            continue
+        age = now - datetime.fromtimestamp(mark.stat().st_mtime, tz=timezone.utc)
+        if age > limit:
+            return None  # the newest verified set is too old; older ones are older still
+        manifest = read_json(Path(ref.where) / MANIFEST, what="manifest")
+        detail = (f"reused: {ref.where} was verified {format_duration(age)} ago (reuse_verified_within {within}); "
+                  "no new set taken")
+        records.append(make_record(ref.set_id, "backup", "unchanged", detail,
+                                   after={"path": ref.where, "verified_seconds_ago": int(age.total_seconds())}))
+        return {"reused": True, "backup_id": ref.set_id, "path": ref.where, "manifest": manifest, "msg": detail}
+    return None
+
+
+def create_set(params: dict[str, Any], plan: dict[str, Any], root: Path, s3: S3Store | None,
+               records: list[dict[str, Any]], *, check_mode: bool, clock: Callable[[], datetime]) -> dict[str, Any]:
+    """Write (or, in check mode, plan) one set and its upload; appends their records, returns the top-level data."""
     started = clock()
     set_id = backup_id(plan["name"], started)
     parts = plan["parts"]
     kwargs = conninfo_from_params(params)
-    pg_dump = binary(params.get("pg_bin_dir"), "pg_dump") if any(p in PG_PARTS for p in parts) else ""
+    dumps_postgres = any(p in PG_PARTS for p in parts)
+    pg_dump = binary(params.get("pg_bin_dir"), "pg_dump") if dumps_postgres else ""
     redis_cli = shutil.which("redis-cli") if "redis_rdb" in parts else ""
     if "redis_rdb" in parts and not redis_cli:
         raise BackupError(msg="redis-cli not found on PATH; install redis-tools", step="preflight")
     directory = set_dir_in_root(root, set_id)
     if directory.exists():
         raise BackupError(msg=f"{directory} already exists: one backup of {plan['name']} per second", step="preflight")
-    steps: list[dict[str, Any]] = []
+    s3_prefix = s3.set_prefix(set_id, started) if s3 is not None else None
+    begun = time.monotonic()
     snapshot = None
+    created = False
     try:
-        if any(p in PG_PARTS for p in parts):
+        if dumps_postgres:
             snapshot = Snapshot(kwargs, plan["tables"], export=not check_mode)
         if check_mode:
-            return {"backup_id": set_id, "path": str(directory), "parts": parts,
-                    "database_bytes": snapshot.database_bytes if snapshot else None,
-                    "row_counts": snapshot.row_counts if snapshot else {},
-                    "msg": f"would write {set_id} ({', '.join(parts)})"}
+            row_counts = snapshot.row_counts if snapshot else {}
+            records.append(make_record(
+                set_id, "backup", "planned",
+                f"would back up parts {', '.join(parts)}; rows {json.dumps(row_counts, sort_keys=True)}",
+                after=set_figures(directory, dict.fromkeys(parts), snapshot, s3_prefix)))
+            if s3 is not None and s3_prefix is not None:
+                records.append(make_record(s3.url(s3_prefix), "upload", "planned",
+                                           f"would upload {set_id} ({', '.join(parts)} and its manifest)",
+                                           after={"objects": None, "bytes": None}))
+            return {"backup_id": set_id, "path": str(directory), "msg": f"would write {set_id} ({', '.join(parts)})"}
         directory.mkdir(mode=0o700)
-        written = []
-        for part in parts:
-            begun = time.monotonic()
-            if part in PG_PARTS and snapshot is not None:
-                record = dump_part(pg_dump, part, directory, libpq_env(kwargs), fmt=params.get("format") or "custom",
-                                   jobs=params.get("jobs") or 1, compress=params.get("compress_level"),
-                                   snapshot=snapshot.snapshot_id, tables=plan["tables"])
-                if part == "critical_data":
-                    record["tables"] = sorted(snapshot.row_counts)
-            elif part == "redis_rdb":
-                record = dump_redis(redis_cli, params["redis"], directory)
-            else:
-                record = tar_config(plan["config_paths"], directory)
-            record["seconds"] = round(time.monotonic() - begun, 3)
-            written.append(record)
-            steps.append({"step": part, "seconds": record["seconds"],
-                          "bytes": sum(f["bytes"] for f in record["files"])})
-        finished = clock()
-        manifest = {
-            "manifest_version": MANIFEST_VERSION, "backup_id": set_id, "name": plan["name"], "complete": True,
-            "tool": "streamops.maintenance.pg_backup", "host": socket.gethostname(),
-            "started_at": started.isoformat(), "finished_at": finished.isoformat(),
-            "postgres": ({"database": snapshot.database, "server_version": snapshot.server_version,
-                          "database_bytes": snapshot.database_bytes, "snapshot": snapshot.snapshot_id,
-                          "compress_level": params.get("compress_level")} if snapshot else None),
-            "row_counts": snapshot.row_counts if snapshot else {},
-            "parts": [{k: v for k, v in record.items() if k != "files"} | {"files": [f["name"] for f in record["files"]]}
-                      for record in written],
-            "files": [f for record in written for f in record["files"]],
-        }
+        created = True
+        written = [write_part(part, params, plan, directory, pg_dump=pg_dump, redis_cli=redis_cli, snapshot=snapshot,
+                              env=libpq_env(kwargs)) for part in parts]
+        manifest = build_manifest(set_id, plan, params, written, snapshot, started=started, finished=clock())
         if s3 is not None:
-            manifest["s3"] = {"bucket": s3.bucket, "prefix": s3.set_prefix(set_id, started)}
+            manifest["s3"] = {"bucket": s3.bucket, "prefix": s3_prefix}
         write_json_atomically(directory / MANIFEST, manifest)
     except BaseException as exc:
-        # Nothing of a failed run stays behind; earlier sets are other directories.
-        shutil.rmtree(directory, ignore_errors=True)
+        if created:
+            # Nothing of a failed run stays behind; earlier sets are other directories.
+            shutil.rmtree(directory, ignore_errors=True)
+        left = (f"backup {set_id}: the partial files were removed, earlier backups untouched" if created
+                else f"backup {set_id}: nothing was written")
         if isinstance(exc, OSError):
-            raise BackupError(msg=f"backup {set_id} failed: {exc}; its partial files were removed",
-                              step="write", steps=steps) from exc
-        if isinstance(exc, BackupError):
-            exc.msg = f"{exc.msg}; backup {set_id}: the partial files were removed, earlier backups untouched"
-            exc.details.setdefault("steps", steps)
+            error = BackupError(msg=f"backup {set_id} failed: {exc}; {left}", step="write")
+        elif isinstance(exc, MaintenanceError):
+            exc.msg = f"{exc.msg}; {left}"
+            error = exc
+        else:
+            raise
+        records.append(make_record(set_id, "backup", "failed", error.msg, seconds=time.monotonic() - begun))
+        if error is not exc:
+            raise error from exc
         raise
     finally:
         if snapshot is not None:
             snapshot.close()
-    result = {"backup_id": set_id, "path": str(directory), "manifest": manifest, "steps": steps,
-              "msg": f"wrote {set_id}: {', '.join(parts)}"}
-    if s3 is not None:
-        begun = time.monotonic()
-        try:
-            keys = s3.upload_set(directory, manifest["files"], manifest["s3"]["prefix"], manifest=directory / MANIFEST)
-        except BackupError as exc:
-            exc.msg += f"; the local backup {directory} is complete and kept"
-            exc.details.update(backup_id=set_id, path=str(directory), steps=steps)
-            raise
-        steps.append({"step": "upload", "seconds": round(time.monotonic() - begun, 3),
-                      "bytes": sum(f["bytes"] for f in manifest["files"])})
-        result["s3"] = {"bucket": s3.bucket, "prefix": manifest["s3"]["prefix"], "objects": len(keys)}
+    part_bytes = {record["part"]: sum(f["bytes"] for f in record["files"]) for record in written}
+    total = sum(part_bytes.values())
+    records.append(make_record(set_id, "backup", "done", f"{', '.join(parts)}: {human_bytes(total)} in {directory}",
+                               after=set_figures(directory, part_bytes, snapshot, s3_prefix),
+                               seconds=time.monotonic() - begun))
+    result = {"backup_id": set_id, "path": str(directory), "manifest": manifest,
+              "msg": f"wrote {set_id}: {', '.join(parts)}, {human_bytes(total)}"}
+    if s3 is not None and s3_prefix is not None:
+        result["msg"] += upload_set(s3, s3_prefix, directory, manifest, records)
     return result
 
 
-def apply_retention(name: str, root: Path, s3: S3Store | None, policy: Any, *, now: datetime,
-                    check_mode: bool) -> dict[str, Any]:
+def set_figures(directory: Path, part_bytes: dict[str, int | None], snapshot: Snapshot | None,
+                s3_prefix: str | None) -> dict[str, Any]:
+    """The ``after`` of a set's record (sizes are null in check mode: nothing is written yet)."""
+    sizes = list(part_bytes.values())
+    return {"path": str(directory), "bytes": None if None in sizes else sum(s for s in sizes if s is not None),
+            "parts": part_bytes, "row_counts": snapshot.row_counts if snapshot else {},
+            "database_bytes": snapshot.database_bytes if snapshot else None, "s3_prefix": s3_prefix}
+
+
+def write_part(part: str, params: dict[str, Any], plan: dict[str, Any], directory: Path, *, pg_dump: str,
+               redis_cli: str | None, snapshot: Snapshot | None, env: dict[str, str]) -> dict[str, Any]:
+    """One part's files in the set; its manifest entry (with the files' sizes and sha256)."""
+    begun = time.monotonic()
+    if part in PG_PARTS and snapshot is not None:
+        written = dump_part(pg_dump, part, directory, env, fmt=params.get("format") or "custom",
+                            jobs=params.get("jobs") or 1, compress=params.get("compress_level"),
+                            snapshot=snapshot.snapshot_id, tables=plan["tables"])
+        if part == "critical_data":
+            written["tables"] = sorted(snapshot.row_counts)
+    elif part == "redis_rdb":
+        written = dump_redis(redis_cli or "redis-cli", params["redis"], directory)
+    else:
+        written = tar_config(plan["config_paths"], directory)
+    written["seconds"] = round(time.monotonic() - begun, 3)
+    return written
+
+
+def build_manifest(set_id: str, plan: dict[str, Any], params: dict[str, Any], written: list[dict[str, Any]],
+                   snapshot: Snapshot | None, *, started: datetime, finished: datetime) -> dict[str, Any]:
+    return {
+        "manifest_version": MANIFEST_VERSION, "backup_id": set_id, "name": plan["name"], "complete": True,
+        "tool": "streamops.maintenance.pg_backup", "host": socket.gethostname(),
+        "started_at": started.isoformat(), "finished_at": finished.isoformat(),
+        "postgres": ({"database": snapshot.database, "server_version": snapshot.server_version,
+                      "database_bytes": snapshot.database_bytes, "snapshot": snapshot.snapshot_id,
+                      "compress_level": params.get("compress_level")} if snapshot else None),
+        "row_counts": snapshot.row_counts if snapshot else {},
+        "parts": [{k: v for k, v in part.items() if k != "files"} | {"files": [f["name"] for f in part["files"]]}
+                  for part in written],
+        "files": [f for part in written for f in part["files"]],
+    }
+
+
+def upload_set(s3: S3Store, s3_prefix: str, directory: Path, manifest: dict[str, Any],
+               records: list[dict[str, Any]]) -> str:
+    """Upload the complete local set; appends the ``upload`` record, returns the words for the message."""
+    url = s3.url(s3_prefix)
+    begun = time.monotonic()
+    try:
+        keys = s3.upload_set(directory, manifest["files"], s3_prefix, manifest=directory / MANIFEST)
+    except BackupError as exc:
+        exc.msg += f"; the local backup {directory} is complete and kept"
+        exc.details.update(backup_id=manifest["backup_id"], path=str(directory), manifest=manifest)
+        records.append(make_record(url, "upload", "failed", exc.msg, seconds=time.monotonic() - begun))
+        raise
+    uploaded = sum(f["bytes"] for f in manifest["files"]) + (directory / MANIFEST).stat().st_size
+    records.append(make_record(url, "upload", "done", f"{len(keys)} object(s), {human_bytes(uploaded)} uploaded",
+                               after={"objects": len(keys), "bytes": uploaded}, seconds=time.monotonic() - begun))
+    return f", uploaded to {url}"
+
+
+def apply_retention(name: str, root: Path, s3: S3Store | None, policy: Any, records: list[dict[str, Any]], *,
+                    now: datetime, check_mode: bool) -> str:
+    """One ``retention`` record per set looked at (local, then S3); returns the sentence for ``msg``."""
     local = local_sets(root, name)
     remote = s3.sets(name) if s3 is not None else []
     verified = {ref.set_id for ref in [*local, *remote] if ref.verified}
-    report: dict[str, Any] = {"kept": [], "deleted": []}
-    plans: list[tuple[list[BackupRef], list[BackupRef]]] = [plan_retention(local, policy, now, verified_ids=verified)]
-    if s3 is not None:
-        plans.append(plan_retention(remote, policy, now, verified_ids=verified))
-    for keep, delete in plans:
-        report["kept"] += [{"backup_id": ref.set_id, "location": ref.location, "where": ref.where,
-                            "reasons": ref.reasons} for ref in keep]
-        for ref in delete:
+    locations = [("local", local)] + ([("s3", remote)] if s3 is not None else [])
+    deleting = "would delete" if check_mode else "deleted"
+    counts = []
+    removed = 0
+    for location, refs in locations:
+        keep, delete = plan_retention(refs, policy, now, verified_ids=verified)
+        for ref in sorted([*keep, *delete], key=lambda r: r.started, reverse=True):
+            where = {"location": ref.location, "where": ref.where}
+            if ref.reasons:
+                records.append(make_record(ref.set_id, "retention", "unchanged", f"kept: {', '.join(ref.reasons)}",
+                                           after=where))
+                continue
+            begun = time.monotonic()
             if not check_mode:
                 try:
                     if ref.location == "local":
@@ -472,9 +494,14 @@ def apply_retention(name: str, root: Path, s3: S3Store | None, policy: Any, *, n
                         s3.remove_set(ref)
                 except (OSError, BackupError) as exc:
                     message = exc.msg if isinstance(exc, BackupError) else str(exc)
-                    raise BackupError(msg=f"retention: removing {ref.where} failed: {message}; "
-                                          f"{len(report['deleted'])} set(s) were removed before it",
-                                      step="retention", retention=report) from exc
-            report["deleted"].append({"backup_id": ref.set_id, "location": ref.location, "where": ref.where,
-                                      "complete": ref.complete})
-    return report
+                    error = (f"retention: removing {ref.where} failed: {message}; "
+                             f"{removed} set(s) were removed before it, the others were not looked at")
+                    records.append(make_record(ref.set_id, "retention", "failed", error, after=where,
+                                               seconds=time.monotonic() - begun))
+                    raise BackupError(msg=error, step="retention") from exc
+                removed += 1
+            records.append(make_record(ref.set_id, "retention", "planned" if check_mode else "done",
+                                       f"{deleting} {ref.where}: {deletion_reason(ref, policy)}", after=where,
+                                       seconds=None if check_mode else time.monotonic() - begun))
+        counts.append(f"kept {len(keep)}, {deleting} {len(delete)} ({location})")
+    return f"retention of {name}: {', '.join(counts)}"

@@ -12,22 +12,28 @@ version_added: 0.1.0
 author:
   - streamops maintainers (@streamops)
 description:
-  - Checks one backup set (a local directory, an S3 prefix, or both) and reports each check separately
-    in RV(checks).
-  - V(manifest) is present, complete and lists files that exist. V(checksums) reads every byte of every
-    file against the manifest's size and sha256. V(archives) reads each part to its end with the tool
+  - Checks one backup set (a local directory, its S3 copy, or an S3 prefix alone) and returns one record per
+    check in RV(records), then a verdict.
+  - C(manifest) is present, complete and lists files that exist. C(checksums) reads every byte of every
+    file against the manifest's size and sha256. C(archive <part>) reads that part to its end with the tool
     that would restore it (C(pg_restore) writing the whole archive as a script, C(redis-check-rdb), a full
-    decompression of the tar) - a table of contents that lists fine is not enough. V(age) compares the
-    set's end time with O(max_age). V(s3_copy) reads every S3 object back against the manifest when both
-    a local set and an S3 copy are given.
+    decompression of the tar) - a table of contents that lists fine is not enough. C(age) compares the
+    set's end time with O(max_age) (only when it is given). C(s3 copy) reads every S3 object back against
+    the manifest when both O(path) and O(s3) are given.
+  - With O(path) and O(s3), the copy is looked for where the set's own manifest says pg_backup uploaded it
+    (its C(s3.bucket) and C(s3.prefix)); O(s3) gives the endpoint and credentials, so the same O(s3) options
+    as the backup's (the estate's prefix, for example through C(module_defaults)) verify any of its sets.
+    A set whose manifest has no S3 location fails the C(s3 copy) check. With O(s3) alone, O(s3.prefix)
+    names the one set to verify (it ends with the backup id).
   - With O(restore_test), restores the set into O(scratch_database) on the server of the connection
     options (created by this module, marked with a comment, and always dropped afterwards, also on
-    failure), then compares the critical tables' row counts with the manifest and runs O(sql_checks).
-    It refuses the backup's source database and any existing database it did not create.
+    failure), then compares the critical tables' row counts with the manifest (C(row counts)) and runs
+    O(sql_checks) (C(sql <name>)). It refuses the backup's source database and any existing database it did
+    not create.
   - RV(verified) is true only when every check passed; then C(verified.json) is written beside the
     manifest (and in S3), and M(streamops.maintenance.pg_backup) retention never deletes the newest
     verified set.
-  - The task fails when the set is not verified, unless O(fail_on_unverified=false).
+  - The task fails when a check failed, unless O(fail_on_unverified=false).
 extends_documentation_fragment:
   - streamops.maintenance.attributes
   - streamops.maintenance.postgres
@@ -35,12 +41,15 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Runs every read-only check; skips the restore test (it creates a database) and writes no mark.
+    details:
+      - Runs every read-only check; skips the restore test (it creates a database), so a set asked to be
+        restore-tested gets the verdict C(unknown). Writes no mark; a set that would be marked gets a
+        C(planned) C(mark) record.
   diff_mode:
     support: none
   idempotent:
     support: full
-    details: Writes the same mark again when run again; reports changed when it writes it.
+    details: Writes the mark again (with a new time) when run again; reports changed when it writes it.
 options:
   path:
     description: Absolute directory of the set (the one with C(manifest.json)).
@@ -75,7 +84,7 @@ options:
     default: []
     suboptions:
       name:
-        description: Name of the check in RV(checks).
+        description: Name of the check; its record is named C(sql <name>).
         type: str
         required: true
       sql:
@@ -90,7 +99,10 @@ options:
     description: Directory of pg_restore; the one on E(PATH) when unset.
     type: path
   fail_on_unverified:
-    description: Fail the task when the set is not verified (RV(checks) say why).
+    description:
+      - Fail the task when a check failed (the records say which and why).
+      - A set whose checks all passed but whose restore test could not run (check mode, a data-only set) is
+        not verified either; its verdict is C(unknown) and the task does not fail.
     type: bool
     default: true
 seealso:
@@ -98,25 +110,37 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Verify last night's backup and restore-test it on the staging server
-  streamops.maintenance.backup_verify:
-    path: "{{ backup.path }}"
-    max_age: 26h
-    s3:
-      bucket: streamsystems-backups
-      prefix: "{{ backup.s3.prefix }}"
-    restore_test: true
-    login_host: staging-db.internal
-    login_user: restore_checker
-    login_password: "{{ vault_restore_password }}"
-    scratch_database: verify_streamsystems
-    jobs: 2
-    sql_checks:
-      - name: trades in the last day of the backup
-        sql: SELECT count(*) FROM trades WHERE created_at > now() - interval '1 day'
-        min: 1
+- name: Back up and verify with the same S3 options (the copy is found through the set's manifest)
+  module_defaults:
+    streamops.maintenance.pg_backup:
+      s3: &estate_s3
+        bucket: streamsystems-backups
+        prefix: database
+    streamops.maintenance.backup_verify:
+      s3: *estate_s3
+  block:
+    - name: Back up
+      streamops.maintenance.pg_backup:
+        database: streamsystems
+        backup_root: /backup/streamsystems
+      register: backup
 
-- name: Check the S3 copy only, without a restore
+    - name: Verify last night's backup and its S3 copy, and restore-test it on the staging server
+      streamops.maintenance.backup_verify:
+        path: "{{ backup.path }}"
+        max_age: 26h
+        restore_test: true
+        login_host: staging-db.internal
+        login_user: restore_checker
+        login_password: "{{ vault_restore_password }}"
+        scratch_database: verify_streamsystems
+        jobs: 2
+        sql_checks:
+          - name: trades in the last day of the backup
+            sql: SELECT count(*) FROM trades WHERE created_at > now() - interval '1 day'
+            min: 1
+
+- name: Check one set's S3 copy only, without a restore (the prefix names the set)
   streamops.maintenance.backup_verify:
     s3:
       bucket: vitalstream-backups
@@ -125,31 +149,41 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+records:
+  description:
+    - One record per check (docs/records.md), name the check (C(manifest), C(checksums), C(archive <part>),
+      C(age), C(s3 copy), C(restore), C(row counts), C(sql <name>)), action C(verify), status C(ok),
+      C(failed) or C(skipped), C(detail) with the figures, C(seconds) where measured (the restore test's
+      from creating the scratch database to dropping it).
+    - Then the verdict, name the backup id, action C(verified), status C(ok) when verified, C(failed) when
+      a check failed, C(unknown) when a check it needs could not run (check mode, a set that cannot be
+      restore-tested), C(after) with C(verified), C(backup_id) and C(path) (the directory, or the S3 prefix).
+    - When C(verified.json) was written (and its S3 copy), a record action C(mark), status C(done)
+      (C(planned) in check mode), C(after.paths) where it was written.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {name: checksums, action: verify, status: failed, before: null, after: null, seconds: 0.41,
+       detail: "full.dump: sha256 1f0c..., manifest says 9a3e..."}
+    - {name: streamsystems-20261123T020000Z, action: verified, status: failed, before: null, seconds: 0.97,
+       detail: "not verified: checksums failed",
+       after: {verified: false, backup_id: streamsystems-20261123T020000Z,
+               path: /backup/streamsystems/streamsystems-20261123T020000Z}}
+msg:
+  description: The verdict in one sentence, with each failed check and why.
+  returned: always
+  type: str
 verified:
   description:
     - True only when no check failed and, with O(restore_test), the restore test ran and passed (a data-only
       set, or check mode, cannot be restore-tested, so it is not verified).
   returned: always
   type: bool
-checks:
-  description: One record per check, with C(check), C(status) (passed, failed, skipped) and C(detail).
-  returned: always
-  type: list
-  elements: dict
-  sample:
-    - {check: checksums, status: failed, detail: "full.dump: sha256 1f0c..., manifest says 9a3e..."}
 backup_id:
-  description: The set's id from its manifest.
-  returned: when the manifest could be read
-  type: str
-duration_s:
-  description: Seconds the verification took.
+  description: The set's id from its manifest (null when the manifest could not be read).
   returned: always
-  type: float
-restore_seconds:
-  description: Seconds of the restore test, from creating the scratch database to dropping it.
-  returned: when the restore test ran
-  type: float
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -160,7 +194,7 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.pg import (
     PSYCOPG_IMPORT_ERROR,
     pg_connection_argument_spec,
 )
-from ansible_collections.streamops.maintenance.plugins.module_utils.storage import (
+from ansible_collections.streamops.maintenance.plugins.module_utils.s3 import (
     BOTO3_IMPORT_ERROR,
     s3_argument_spec,
 )

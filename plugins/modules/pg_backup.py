@@ -20,11 +20,13 @@ description:
   - pg_dump's exit status alone is not trusted; its messages and the archive header are checked too.
   - A failure removes this run's partial files (and S3 objects) and says which step failed; earlier
     backups are never touched by a failed run.
-  - With O(s3), uploads the set (multipart) under a dated prefix, the manifest last.
+  - With O(s3), uploads the set (multipart) under a dated prefix, the manifest last; the manifest records the
+    bucket and prefix, so M(streamops.maintenance.backup_verify) finds the copy with the same O(s3) options.
   - With O(retention), deletes old sets locally and in S3, grandfather-father-son. It never deletes the
     newest verified set (see M(streamops.maintenance.backup_verify)) nor the newest complete one, never
     anything but set directories directly under O(backup_root), and never the root itself.
-  - No password is ever put on a command line; pg_dump gets it in its environment only.
+  - No password is ever put on a command line; pg_dump and redis-cli get it in their environment only.
+  - Returns one record per set worked on or looked at (RV(records)), as every module of the collection does.
 extends_documentation_fragment:
   - streamops.maintenance.attributes
   - streamops.maintenance.postgres
@@ -32,7 +34,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Connects, checks the critical tables and paths, and lists the set it would write and what retention would delete.
+    details:
+      - Connects, counts the critical tables, checks the paths, and returns the set it would write (and its upload)
+        and each set retention would delete as C(planned) records.
   diff_mode:
     support: none
   idempotent:
@@ -80,39 +84,68 @@ options:
     elements: str
     default: []
   redis:
-    description: Connection to the Redis server for V(redis_rdb) (taken with C(redis-cli --rdb)).
+    description:
+      - Connection to the Redis server of V(redis_rdb), taken with C(redis-cli --rdb). The same options as the
+        Redis modules' connection (the C(streamops.maintenance.redis) doc fragment), so an inventory's Redis
+        login dict can be given as it is.
+      - The RDB is a snapshot of the whole server, so O(redis.db) is not used, nor are O(redis.socket_timeout)
+        and O(redis.connect_timeout) (redis-cli has no such option).
+      - The password is given to redis-cli in E(REDISCLI_AUTH), never on its command line.
     type: dict
     suboptions:
       login_host:
-        description: Host of the Redis server.
+        description: Host name or IP address of the Redis server.
         type: str
         default: localhost
+        aliases: [host]
       login_port:
         description: Port of the Redis server.
         type: int
         default: 6379
+        aliases: [port]
       login_unix_socket:
-        description: Unix socket of the Redis server, instead of host and port.
+        description: Path of the server's unix socket; takes precedence over O(redis.login_host).
         type: str
+        aliases: [unix_socket]
       login_user:
-        description: ACL user name.
+        description: ACL user name (Redis 6+). Without it the C(default) user is used.
         type: str
+        aliases: [user, username]
       login_password:
-        description: Password; given to redis-cli in its environment, never on its command line.
+        description:
+          - Password of O(redis.login_user) (or C(requirepass)). When unset, E(REDISCLI_AUTH) is used.
+          - Never passed on a command line, never logged.
         type: str
+        aliases: [password]
+      db:
+        description: Not used; the RDB holds every database of the server. Accepted so a Redis login dict fits.
+        type: int
+        default: 0
       tls:
         description: Connect with TLS.
         type: bool
         default: false
+      validate_certs:
+        description: With O(redis.tls), verify the server's certificate (V(false) runs redis-cli with C(--insecure)).
+        type: bool
+        default: true
       ca_certs:
-        description: CA bundle for TLS.
+        description: CA certificate file for O(redis.tls).
         type: path
       client_cert_file:
-        description: Client certificate for TLS.
+        description: Client certificate file for O(redis.tls).
         type: path
       client_key_file:
-        description: Client key for TLS.
+        description: Client private key file for O(redis.tls).
         type: path
+      socket_timeout:
+        description: Not used by the RDB transfer.
+        type: float
+        default: 10
+      connect_timeout:
+        description: Not used by the RDB transfer.
+        type: float
+        default: 5
   config_paths:
     description: Absolute files or directories put in C(config.tar.gz) by V(config).
     type: list
@@ -121,6 +154,14 @@ options:
   pg_bin_dir:
     description: Directory of pg_dump; the one on E(PATH) when unset. Use the server's major version or newer.
     type: path
+  reuse_verified_within:
+    description:
+      - With O(operation=backup), reuse the newest local set that M(streamops.maintenance.backup_verify) verified less
+        than this long ago (V(6h), V(1d)) instead of taking a new one, so a re-run of a failed playbook does not back up
+        twice. The result then has RV(reused=true), the set's RV(backup_id), RV(path) and RV(manifest), one record
+        with status V(unchanged), and no retention runs (nothing new to age out).
+      - Unset always takes a new set.
+    type: str
   retention:
     description:
       - Which sets to keep, locally and in S3. A set is kept when any rule keeps it; the newest verified
@@ -187,9 +228,8 @@ EXAMPLES = r"""
     jobs: 2
     parts: [full, critical_data, redis_rdb, config]
     critical_tables: [vital_signs, alarms]
-    redis:
-      login_host: 127.0.0.1
-      login_password: "{{ vault_redis_password }}"
+    # The inventory's Redis login dict, as the Redis modules take it (its db is not used: the RDB is the server).
+    redis: "{{ redis_login }}"
     config_paths: [/opt/vitalstream/config]
 
 - name: What would retention delete?
@@ -202,8 +242,49 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+records:
+  description:
+    - One record per thing worked on or looked at (docs/records.md), each with C(name), C(action), C(status),
+      C(detail), C(before), C(after) and C(seconds).
+    - O(operation=backup) gives the set's record, name the backup id, action C(backup), status C(done)
+      (C(planned) in check mode, C(failed) when the run failed), C(after) with C(path), C(bytes) (the sum of
+      its files), C(parts) (bytes per part), C(row_counts), C(database_bytes) and C(s3_prefix) (or null), and
+      C(seconds) the time the dumps took; with O(s3), a second record, name C(s3://bucket/prefix/), action
+      C(upload), C(after) with C(objects) and C(bytes).
+    - O(retention) gives one record per set looked at, locally and in S3, name the backup id, action
+      C(retention), C(after) with C(location) (C(local) or C(s3)) and C(where). Its status is C(done) for a
+      deleted set (C(planned) in check mode) with why it went, C(unchanged) for a kept one with the rules
+      that keep it (C(within 7 days), C(last 3), C(daily 2026-11-30), C(newest verified)...).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: streamsystems-20261123T020000Z
+      action: backup
+      status: done
+      detail: "full, schema, critical_data: 12.3 MB in /backup/streamsystems/streamsystems-20261123T020000Z"
+      before: null
+      after: {path: /backup/streamsystems/streamsystems-20261123T020000Z, bytes: 12897484,
+              parts: {full: 10485760, schema: 24576, critical_data: 2387148},
+              row_counts: {public.trades: 20000, public.positions: 20000}, database_bytes: 52420608,
+              s3_prefix: database/2026/11/23/streamsystems-20261123T020000Z/}
+      seconds: 8.42
+    - name: streamsystems-20261116T020000Z
+      action: retention
+      status: unchanged
+      detail: "kept: daily 2026-11-16, weekly 2026-W47"
+      before: null
+      after: {location: local, where: /backup/streamsystems/streamsystems-20261116T020000Z}
+      seconds: null
+msg:
+  description:
+    - "What was written (or would be), and C(retention of <name>: kept N, deleted M (local), ...) when
+      O(retention) is set, also when nothing is deleted."
+  returned: always
+  type: str
+  sample: "wrote streamsystems-20261123T020000Z: full, 12.3 MB; retention of streamsystems: kept 9, deleted 1 (local)"
 backup_id:
-  description: Name of the set written.
+  description: Name of the set written (or that would be, in check mode).
   returned: operation=backup
   type: str
   sample: streamsystems-20261123T020000Z
@@ -212,33 +293,21 @@ path:
   returned: operation=backup
   type: str
 manifest:
-  description: The manifest written (files with size and sha256, parts, row counts, server version, times).
+  description:
+    - The manifest written (files with size and sha256, parts, row counts, server version, times, and with
+      O(s3) the C(s3.bucket) and C(s3.prefix) of its copy, which M(streamops.maintenance.backup_verify) reads).
   returned: operation=backup, not in check mode
-  type: dict
-row_counts:
-  description: Rows of each critical table in the snapshot (check mode).
-  returned: check mode
-  type: dict
-steps:
-  description: Each part (and the upload) with its seconds and bytes.
-  returned: operation=backup, not in check mode
-  type: list
-  elements: dict
-s3:
-  description: Bucket, prefix and number of objects uploaded.
-  returned: when s3 is set
-  type: dict
-retention:
-  description: C(kept) (with the rules that keep each set) and C(deleted) (would be, in check mode).
-  returned: when retention is set
   type: dict
 step:
   description: On failure, the step that failed (snapshot, pg_dump full, redis rdb, config tar, upload, retention...).
   returned: failure
   type: str
+reused:
+  description: V(true) when O(reuse_verified_within) found a recently verified set and no new one was taken.
+  returned: when a set was reused
+  type: bool
+  sample: true
 """
-
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -248,17 +317,13 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.pg import (
     pg_connection_argument_spec,
 )
 from ansible_collections.streamops.maintenance.plugins.module_utils.pg_backup import PARTS, run_pg_backup
-from ansible_collections.streamops.maintenance.plugins.module_utils.storage import (
+from ansible_collections.streamops.maintenance.plugins.module_utils.redis_conn import (
+    redis_connection_argument_spec,
+)
+from ansible_collections.streamops.maintenance.plugins.module_utils.s3 import (
     BOTO3_IMPORT_ERROR,
     s3_argument_spec,
 )
-
-try:
-    import dateutil  # noqa: F401  pylint: disable=unused-import
-except ImportError:
-    DATEUTIL_IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    DATEUTIL_IMPORT_ERROR = None
 
 
 def argument_spec() -> dict:
@@ -273,19 +338,10 @@ def argument_spec() -> dict:
         jobs=dict(type="int", default=1),
         compress_level=dict(type="int"),
         critical_tables=dict(type="list", elements="str", default=[]),
-        redis=dict(type="dict", options=dict(
-            login_host=dict(type="str", default="localhost"),
-            login_port=dict(type="int", default=6379),
-            login_unix_socket=dict(type="str"),
-            login_user=dict(type="str"),
-            login_password=dict(type="str", no_log=True),
-            tls=dict(type="bool", default=False),
-            ca_certs=dict(type="path"),
-            client_cert_file=dict(type="path"),
-            client_key_file=dict(type="path", no_log=False),
-        )),
+        redis=dict(type="dict", options=redis_connection_argument_spec()),
         config_paths=dict(type="list", elements="path", default=[]),
         pg_bin_dir=dict(type="path"),
+        reuse_verified_within=dict(type="str"),
         retention=dict(type="dict", options=dict(
             keep_last=dict(type="int", default=7),
             keep_daily=dict(type="int", default=7),
@@ -300,7 +356,7 @@ def argument_spec() -> dict:
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    missing = {"python-dateutil": DATEUTIL_IMPORT_ERROR}
+    missing: dict[str, str | None] = {}
     if module.params["operation"] == "backup" and any(p in module.params["parts"] for p in ("full", "schema", "critical_data")):
         missing["psycopg"] = PSYCOPG_IMPORT_ERROR
     if module.params["s3"]:

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.streamops.maintenance.plugins.module_utils.records import result_problems
 from ansible_collections.streamops.maintenance.plugins.modules import backup_verify, pg_backup
 from lab.seed import STREAM_SCHEMA
 
@@ -25,10 +26,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.s3]
 
 
 def run(module, capsys, **args):
+    """The module's result, failed or not; every result keeps the record contract (docs/records.md)."""
     with patch_module_args(args), pytest.raises(SystemExit) as exited:
         module.main()
     result = json.loads(capsys.readouterr().out)
     assert result.get("failed", False) == (exited.value.code != 0)
+    assert result_problems(result, check_mode=args.get("_ansible_check_mode", False)) == [], result
     return result.get("failed", False), result
 
 
@@ -40,6 +43,7 @@ def run_quietly(module, **args):
     with patch_module_args(args), pytest.raises(SystemExit), contextlib.redirect_stdout(out):
         module.main()
     result = json.loads(out.getvalue())
+    assert result_problems(result) == [], result
     return result.get("failed", False), result
 
 
@@ -114,7 +118,12 @@ def flip_byte(path, at=0.5):
 
 
 def check(result, name):
-    return next(r for r in result["checks"] if r["check"] == name)
+    """The record of one check of a backup_verify result."""
+    return next(r for r in result["records"] if r["name"] == name and r["action"] == "verify")
+
+
+def only(result, action, status=None):
+    return [r for r in result["records"] if r["action"] == action and (status is None or r["status"] == status)]
 
 
 def test_full_set_is_written_uploaded_verified_and_restore_tested(trading, pg_server, redis_server, s3_server,
@@ -127,12 +136,25 @@ def test_full_set_is_written_uploaded_verified_and_restore_tested(trading, pg_se
                          backup_root=str(tmp_path / "backup"),
                          parts=["full", "schema", "critical_data", "redis_rdb", "config"],
                          critical_tables=["trades", "positions"], config_paths=[str(config)],
+                         # An inventory's Redis login dict as it is: db is accepted and not used.
                          redis={"login_host": redis_server.host, "login_port": redis_server.port,
-                                "login_password": redis_server.password},
+                                "login_password": redis_server.password, "db": 3},
                          s3={**s3_args(s3_server, s3_bucket), "server_side_encryption": "AES256"})
     assert not failed, result
     directory = Path(result["path"])
     manifest = json.loads((directory / "manifest.json").read_text())
+    assert result["manifest"] == manifest
+    [backup], [upload] = only(result, "backup"), only(result, "upload")
+    assert backup["name"] == result["backup_id"] and backup["status"] == "done" and backup["seconds"] > 0
+    assert backup["after"]["bytes"] == sum(f["bytes"] for f in manifest["files"])
+    assert backup["after"]["parts"] == {p["part"]: sum(f["bytes"] for f in manifest["files"] if f["name"] in p["files"])
+                                        for p in manifest["parts"]}
+    assert backup["after"]["row_counts"] == manifest["row_counts"]
+    assert backup["after"]["s3_prefix"] == manifest["s3"]["prefix"] and manifest["s3"]["bucket"] == s3_bucket
+    assert backup["detail"].startswith("full, schema, critical_data, redis_rdb, config: ")
+    assert backup["detail"].endswith(f" in {directory}")
+    assert upload["name"] == f"s3://{s3_bucket}/{manifest['s3']['prefix']}" and upload["status"] == "done"
+    assert upload["after"]["objects"] == len(manifest["files"]) + 1
     # The manifest's checksums are those of the bytes on disk.
     for record in manifest["files"]:
         assert (directory / record["name"]).stat().st_size == record["bytes"]
@@ -146,7 +168,7 @@ def test_full_set_is_written_uploaded_verified_and_restore_tested(trading, pg_se
     # S3 holds every file and the manifest, each with its sha256, encrypted.
     import boto3
     s3 = boto3.client("s3", endpoint_url=s3_server.endpoint_url)
-    prefix = result["s3"]["prefix"]
+    prefix = manifest["s3"]["prefix"]
     assert prefix.startswith("database/") and prefix.endswith(f"/{result['backup_id']}/")
     keys = {item["Key"] for item in s3.list_objects_v2(Bucket=s3_bucket, Prefix=prefix)["Contents"]}
     assert keys == {prefix + f["name"] for f in manifest["files"]} | {prefix + "manifest.json"}
@@ -155,16 +177,26 @@ def test_full_set_is_written_uploaded_verified_and_restore_tested(trading, pg_se
     assert head["ServerSideEncryption"] == "AES256"
 
     before = databases(pg_server)
+    # The same s3 options as the backup (the estate's prefix): the set's manifest says where its copy is.
     failed, result = run(backup_verify, capsys, **pg_args(pg_server.conninfo()), path=str(directory),
-                         s3=s3_args(s3_server, s3_bucket, prefix), max_age="1h", restore_test=True,
-                         scratch_database="verify_scratch",
+                         s3={**s3_args(s3_server, s3_bucket), "server_side_encryption": "AES256"}, max_age="1h",
+                         restore_test=True, scratch_database="verify_scratch",
                          sql_checks=[{"name": "trades of the last day", "min": 100,
                                       "sql": "SELECT count(*) FROM trades WHERE created_at > now() - interval '1 day'"}])
     assert not failed, result
-    assert result["verified"] is True and result["changed"] is True
-    assert [c["check"] for c in result["checks"]] == [
-        "manifest", "checksums", "archives", "age", "s3_copy", "restore", "row_counts", "sql: trades of the last day"]
-    assert all(c["status"] == "passed" for c in result["checks"]), result["checks"]
+    assert result["verified"] is True and result["changed"] is True and result["backup_id"] == manifest["backup_id"]
+    assert [(r["name"], r["action"]) for r in result["records"]] == [
+        ("manifest", "verify"), ("checksums", "verify"), ("archive full", "verify"), ("archive schema", "verify"),
+        ("archive critical_data", "verify"), ("archive redis_rdb", "verify"), ("archive config", "verify"),
+        ("age", "verify"), ("s3 copy", "verify"), ("restore", "verify"), ("row counts", "verify"),
+        ("sql trades of the last day", "verify"), (manifest["backup_id"], "verified"), (manifest["backup_id"], "mark")]
+    assert all(r["status"] == "ok" for r in only(result, "verify")), result["records"]
+    assert check(result, "s3 copy")["detail"].endswith(f"in s3://{s3_bucket}/{prefix} match")
+    assert check(result, "restore")["seconds"] > 0
+    [verdict] = only(result, "verified")
+    assert verdict["status"] == "ok" and verdict["after"] == {"verified": True, "backup_id": manifest["backup_id"],
+                                                              "path": str(directory)}
+    assert only(result, "mark")[0]["status"] == "done"
     assert databases(pg_server) == before  # the scratch database is gone
     assert (directory / "verified.json").is_file()
     assert "verified.json" in {item["Key"].rsplit("/", 1)[1]
@@ -179,8 +211,8 @@ def test_directory_format_with_jobs_restores_with_the_counted_rows(trading, pg_s
     assert (directory / "full.dir" / "toc.dat").is_file()
     failed, result = run(backup_verify, capsys, **pg_args(pg_server.conninfo()), path=str(directory),
                          restore_test=True, scratch_database="verify_dir", jobs=2)
-    assert not failed and result["verified"], result["checks"]
-    assert check(result, "row_counts")["detail"] == "public.trades 20000"
+    assert not failed and result["verified"], result["records"]
+    assert check(result, "row counts")["detail"] == "public.trades 20000"
     assert "verify_dir" not in databases(pg_server)
 
 
@@ -189,7 +221,11 @@ def test_check_mode_writes_nothing_and_names_the_set(trading, tmp_path, capsys):
     failed, result = run(pg_backup, capsys, **pg_args(trading), backup_root=str(root),
                          critical_tables=["trades"], _ansible_check_mode=True)
     assert not failed and result["changed"] is True, result
-    assert result["row_counts"] == {"public.trades": 20000}
+    [backup] = result["records"]
+    assert backup["status"] == "planned" and backup["name"] == result["backup_id"]
+    assert backup["after"]["row_counts"] == {"public.trades": 20000} and backup["after"]["bytes"] is None
+    assert backup["detail"] == 'would back up parts full; rows {"public.trades": 20000}'
+    assert "manifest" not in result
     assert not root.exists()
 
 
@@ -227,13 +263,13 @@ DAMAGE = {
     # a disk that filled up while pg_dump wrote, checksummed as written: only reading the archive finds it
     "dump cut short but checksummed": (
         lambda d: (os.truncate(d / "full.dump", (d / "full.dump").stat().st_size * 3 // 5), rehash(d, "full.dump")),
-        "archives", "pg_restore cannot read"),
+        "archive full", "pg_restore cannot read"),
     "corrupt data block, checksummed": (
-        lambda d: (flip_byte(d / "full.dump", 0.7), rehash(d, "full.dump")), "archives", "full.dump"),
+        lambda d: (flip_byte(d / "full.dump", 0.7), rehash(d, "full.dump")), "archive full", "full.dump"),
     "config tar corrupted, checksummed": (
-        lambda d: (flip_byte(d / "config.tar.gz", 0.5), rehash(d, "config.tar.gz")), "archives", "config.tar.gz"),
+        lambda d: (flip_byte(d / "config.tar.gz", 0.5), rehash(d, "config.tar.gz")), "archive config", "config.tar.gz"),
     "rdb corrupted, checksummed": (
-        lambda d: (flip_byte(d / "redis.rdb", 0.95), rehash(d, "redis.rdb")), "archives", "redis-check-rdb"),
+        lambda d: (flip_byte(d / "redis.rdb", 0.95), rehash(d, "redis.rdb")), "archive redis_rdb", "redis-check-rdb"),
     "manifest missing": (lambda d: (d / "manifest.json").unlink(), "manifest", "does not exist"),
     "manifest cut short": (lambda d: os.truncate(d / "manifest.json", 100), "manifest", "cannot be read"),
     "a listed file missing": (lambda d: (d / "redis.rdb").unlink(), "manifest", "missing: redis.rdb"),
@@ -247,18 +283,37 @@ def test_damaged_copies_are_caught_with_a_reason(good_set, damage, capsys):
     harm, failing_check, reason = DAMAGE[damage]
     harm(good_set)
     failed, result = run(backup_verify, capsys, path=str(good_set))
-    assert failed and result["verified"] is False, result["checks"]
+    assert failed and result["verified"] is False, result["records"]
     record = check(result, failing_check)
     assert record["status"] == "failed" and reason in record["detail"], record
     assert reason in result["msg"]
+    assert only(result, "verified")[0]["status"] == "failed" and not only(result, "mark")
+    assert result["changed"] is False
     assert not (good_set / "verified.json").exists()
+
+
+def test_a_set_that_was_not_uploaded_fails_its_s3_copy_check(good_set, s3_server, s3_bucket, capsys):
+    failed, result = run(backup_verify, capsys, path=str(good_set), s3=s3_args(s3_server, s3_bucket))
+    assert failed and check(result, "s3 copy")["status"] == "failed"
+    assert check(result, "s3 copy")["detail"] == "the set was not uploaded (its manifest has no s3 location)"
+    assert not (good_set / "verified.json").exists()
+
+
+def test_check_mode_verifies_without_marking(good_set, capsys):
+    failed, result = run(backup_verify, capsys, path=str(good_set), _ansible_check_mode=True)
+    assert not failed and result["verified"] is True and result["changed"] is True
+    assert only(result, "mark")[0]["status"] == "planned"
+    assert not (good_set / "verified.json").exists()
+    failed, result = run(backup_verify, capsys, path=str(good_set), restore_test=True, _ansible_check_mode=True)
+    assert not failed and result["verified"] is False and result["changed"] is False
+    assert check(result, "restore")["status"] == "skipped" and only(result, "verified")[0]["status"] == "unknown"
 
 
 def test_restored_rows_that_differ_from_the_manifest_fail(good_set, pg_server, capsys):
     rewrite_manifest(good_set, lambda m: m["row_counts"].update({"public.trades": 20001}))
     failed, result = run(backup_verify, capsys, **pg_args(pg_server.conninfo()), path=str(good_set),
                          restore_test=True, scratch_database="verify_rows")
-    assert failed and "public.trades: 20000 rows restored, manifest says 20001" in check(result, "row_counts")["detail"]
+    assert failed and "public.trades: 20000 rows restored, manifest says 20001" in check(result, "row counts")["detail"]
     assert "verify_rows" not in databases(pg_server)
 
 
@@ -301,7 +356,7 @@ def test_a_restore_that_fails_still_drops_the_scratch_database(trading, pg_serve
         args = {**pg_args(pg_server.conninfo()), "login_user": role, "login_password": "weak"}
         failed, result = run(backup_verify, capsys, **args, path=backup["path"], restore_test=True,
                              scratch_database="verify_weak")
-        assert failed and check(result, "restore")["status"] == "failed", result["checks"]
+        assert failed and check(result, "restore")["status"] == "failed", result["records"]
         assert "pg_stat_statements" in check(result, "restore")["detail"]
         assert "verify_weak" not in databases(pg_server)
         assert not (Path(backup["path"]) / "verified.json").exists()
@@ -314,16 +369,17 @@ def test_s3_only_verification_and_a_differing_s3_copy(trading, s3_server, s3_buc
     failed, result = run(pg_backup, capsys, **pg_args(trading), backup_root=str(tmp_path),
                          s3=s3_args(s3_server, s3_bucket, "nightly"), critical_tables=["trades"])
     assert not failed, result
-    prefix = result["s3"]["prefix"]
+    prefix = result["manifest"]["s3"]["prefix"]
     failed, verified = run(backup_verify, capsys, s3=s3_args(s3_server, s3_bucket, prefix), max_age="1h")
-    assert not failed and verified["verified"], verified["checks"]
+    assert not failed and verified["verified"], verified["records"]
+    assert only(verified, "verified")[0]["after"]["path"] == f"s3://{s3_bucket}/{prefix}"
     import boto3
     s3 = boto3.client("s3", endpoint_url=s3_server.endpoint_url)
     body = bytearray((Path(result["path"]) / "full.dump").read_bytes())
     body[len(body) // 2] ^= 0xFF
     s3.put_object(Bucket=s3_bucket, Key=prefix + "full.dump", Body=bytes(body))
-    failed, verified = run(backup_verify, capsys, path=result["path"], s3=s3_args(s3_server, s3_bucket, prefix))
-    assert failed and "full.dump: S3 copy differs" in check(verified, "s3_copy")["detail"]
+    failed, verified = run(backup_verify, capsys, path=result["path"], s3=s3_args(s3_server, s3_bucket, "nightly"))
+    assert failed and "full.dump: S3 copy differs" in check(verified, "s3 copy")["detail"]
     failed, verified = run(backup_verify, capsys, s3=s3_args(s3_server, s3_bucket, prefix))
     assert failed and check(verified, "checksums")["status"] == "failed"
 
@@ -342,6 +398,7 @@ def test_pg_dump_failure_removes_the_partial_set_and_keeps_the_earlier_one(tradi
                              backup_root=str(root), name="trading", parts=["full"])
         assert failed and result["step"] == "pg_dump full" and "permission denied" in result["msg"], result
         assert "partial files were removed" in result["msg"]
+        assert [(r["action"], r["status"]) for r in result["records"]] == [("backup", "failed")]
         assert sorted(p.name for p in root.iterdir()) == [first["backup_id"]]
         assert sha256(Path(first["path"]) / "full.dump") == first["manifest"]["files"][0]["sha256"]
     finally:
@@ -354,6 +411,7 @@ def test_a_missing_critical_table_fails_before_writing(trading, tmp_path, capsys
     failed, result = run(pg_backup, capsys, **pg_args(trading), backup_root=str(tmp_path),
                          parts=["critical_data"], critical_tables=["trades", "tardes"])
     assert failed and "critical table(s) not found" in result["msg"] and "public.tardes" in result["msg"]
+    assert "nothing was written" in result["msg"] and result["changed"] is False
     assert list(tmp_path.iterdir()) == []
 
 
@@ -362,6 +420,8 @@ def test_s3_failure_leaves_no_object_and_keeps_the_local_set(trading, s3_server,
                          s3=s3_args(s3_server, f"no-such-bucket-{uuid.uuid4().hex[:6]}"))
     assert failed and result["step"] == "upload" and "NoSuchBucket" in result["msg"], result["msg"]
     assert "local backup" in result["msg"] and (Path(result["path"]) / "manifest.json").is_file()
+    assert [(r["action"], r["status"]) for r in result["records"]] == [("backup", "done"), ("upload", "failed")]
+    assert result["changed"] is True  # the local set was written
 
 
 def test_disk_full_removes_the_partial_files(trading, tmp_path, capsys):
@@ -409,7 +469,8 @@ def test_retention_keeps_what_it_must_and_never_leaves_the_root(trading, tmp_pat
     policy = {"keep_last": 3, "keep_daily": 5, "keep_weekly": 0, "keep_monthly": 0}
     failed, planned = run(pg_backup, capsys, operation="retention", name="trading", backup_root=str(root),
                           retention=policy, _ansible_check_mode=True)
-    assert not failed and len(planned["retention"]["deleted"]) == 35
+    assert not failed and len(only(planned, "retention", "planned")) == 35
+    assert planned["msg"] == "retention of trading: kept 6, would delete 35 (local)"
     assert len(list(root.iterdir())) == 44  # check mode deleted nothing
     failed, result = run(pg_backup, capsys, operation="retention", name="trading", backup_root=str(root),
                          retention=policy)
@@ -421,12 +482,19 @@ def test_retention_keeps_what_it_must_and_never_leaves_the_root(trading, tmp_pat
     assert (root / link).is_symlink()  # never followed, never removed
     assert "trading-20990101T000000Z-notes" in left and "other-20200101T000000Z" in left
     assert (outside / "precious").read_text() == "x" and root.is_dir()
-    reasons = {k["backup_id"]: k["reasons"] for k in result["retention"]["kept"]}
-    assert "newest verified backup" in reasons[f"trading-{stamps[30]}"]
+    reasons = {r["name"]: r["detail"] for r in only(result, "retention", "unchanged")}
+    assert reasons[f"trading-{stamps[30]}"] == "kept: newest verified"
+    assert reasons[f"trading-{stamps[0]}"].startswith("kept: last 3, daily ")
+    assert sorted(r["name"] for r in only(result, "retention", "done")) == sorted(
+        r["name"] for r in only(planned, "retention", "planned"))
+    unfinished = f"trading-{(newest - timedelta(days=50)).strftime('%Y%m%dT%H%M%SZ')}"
+    assert next(r for r in result["records"] if r["name"] == unfinished)["detail"] == (
+        f"deleted {root.resolve() / unfinished}: unfinished (no manifest), older than 1 day")
     # Run again: nothing more to delete.
     failed, again = run(pg_backup, capsys, operation="retention", name="trading", backup_root=str(root),
                         retention=policy)
-    assert not failed and again["changed"] is False and again["retention"]["deleted"] == []
+    assert not failed and again["changed"] is False and not only(again, "retention", "done")
+    assert again["msg"] == "retention of trading: kept 6, deleted 0 (local)"
 
 
 def test_s3_retention_deletes_only_whole_old_sets_of_its_name(trading, s3_server, s3_bucket, tmp_path, capsys):
@@ -448,6 +516,12 @@ def test_s3_retention_deletes_only_whole_old_sets_of_its_name(trading, s3_server
                  for f in ("full.dump", "manifest.json")]
     expected += [f"db/2026/10/01/trading-20261001T020000Z/{f}" for f in ("full.dump", "manifest.json", "verified.json")]
     assert left == sorted(expected)
+    s3_records = [r for r in result["records"] if r["after"]["location"] == "s3"]
+    assert sorted((r["name"], r["status"]) for r in s3_records) == [
+        ("trading-20261001T020000Z", "unchanged"), ("trading-20261002T020000Z", "done"),
+        ("trading-20261003T020000Z", "done"), ("trading-20261004T020000Z", "unchanged"),
+        ("trading-20261005T020000Z", "unchanged")]
+    assert result["msg"].endswith("kept 3, deleted 2 (s3)")
 
 
 def test_no_password_in_results_or_command_lines(trading, tmp_path, capsys):
@@ -468,9 +542,10 @@ def test_redis_rdb_is_exactly_the_snapshot_either_way_redis_sends_it(diskless, t
     try:
         client = redis.Redis(host=info.host, port=info.port, password=info.password)
         client.mset({f"session:{n}": f"user-{n}" for n in range(500)})
+        # The Redis modules' option names and aliases (an inventory's redis_login), db included and not used.
         failed, result = run(pg_backup, capsys, name="vitalstream-redis", backup_root=str(tmp_path),
                              parts=["redis_rdb"],
-                             redis={"login_host": info.host, "login_port": info.port, "login_password": info.password})
+                             redis={"host": info.host, "port": info.port, "password": info.password, "db": 5})
         assert not failed, result
         rdb = Path(result["path"]) / "redis.rdb"
         data = rdb.read_bytes()
@@ -510,14 +585,15 @@ def test_schema_plus_critical_data_restores_and_data_only_is_not_restored_alone(
     assert not failed, both
     failed, result = run(backup_verify, capsys, **pg_args(pg_server.conninfo()), path=both["path"],
                          restore_test=True, scratch_database="verify_parts")
-    assert not failed and result["verified"], result["checks"]
+    assert not failed and result["verified"], result["records"]
     assert check(result, "restore")["detail"].startswith("schema then critical_data restored")
-    assert check(result, "row_counts")["detail"] == "public.positions 20000, public.trades 20000"
+    assert check(result, "row counts")["detail"] == "public.positions 20000, public.trades 20000"
     failed, data_only = run(pg_backup, capsys, **pg_args(trading), backup_root=str(tmp_path / "b"),
                             parts=["critical_data"], critical_tables=["trades"])
     assert not failed, data_only
     failed, result = run(backup_verify, capsys, **pg_args(pg_server.conninfo()), path=data_only["path"],
                          restore_test=True, scratch_database="verify_parts")
     assert not failed and check(result, "restore")["status"] == "skipped" and result["verified"] is False
+    assert only(result, "verified")[0]["status"] == "unknown" and result["changed"] is False
     assert "not all ran" in result["msg"] and not (Path(data_only["path"]) / "verified.json").exists()
     assert "verify_parts" not in databases(pg_server)
