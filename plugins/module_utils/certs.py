@@ -13,6 +13,7 @@ import traceback
 from typing import Any
 
 from .errors import MaintenanceError
+from .records import make_record
 
 try:
     from cryptography import x509
@@ -106,7 +107,7 @@ def describe(certs: list[Any], *, name: str, source: str, now: datetime.datetime
         detail = f"{left} days left, until {_iso(expires)}"
     detail += f" (limit {min_days})"
     return {
-        "name": name, "source": source, "action": "check", "status": "breach" if breach else "ok",
+        "name": name, "source": source, "status": "breach" if breach else "ok",
         "subject": first.subject.rfc4514_string(), "issuer": first.issuer.rfc4514_string(),
         "serial": format(first.serial_number, "x"), "not_before": _iso(not_before_utc(first)),
         "not_after": _iso(expires), "days_left": left, "certificates": len(certs), "position": position,
@@ -116,7 +117,7 @@ def describe(certs: list[Any], *, name: str, source: str, now: datetime.datetime
 
 
 def failed_record(name: str, source: str, error: CertificateError) -> dict[str, Any]:
-    return {"name": name, "source": source, "action": "check", "status": "failed", "subject": None,
+    return {"name": name, "source": source, "status": "failed", "subject": None,
             "issuer": None, "serial": None, "not_before": None, "not_after": None, "days_left": None,
             "certificates": 0, "position": None, "detail": error.msg, "reason": error.msg}
 
@@ -163,16 +164,25 @@ def summary(records: list[dict[str, Any]], min_days: int) -> str:
     return msg
 
 
+def as_record(described: dict[str, Any]) -> dict[str, Any]:
+    """The contract record (docs/records.md) of one certificate read by ``describe`` or ``failed_record``."""
+    figures = ("source", "subject", "issuer", "serial", "not_before", "not_after", "days_left", "certificates",
+               "position")
+    detail = described["detail"] if described["status"] != "failed" else described["reason"]
+    return make_record(described["name"], "expiry", described["status"], detail,
+                       after={key: described[key] for key in figures})
+
+
 def run_certificate_expiry(params: dict[str, Any], *, check_mode: bool = False, diff_mode: bool = False,
                            now: datetime.datetime | None = None) -> dict[str, Any]:
     """Read only: check mode runs the same. Fails (records kept) when a source cannot be read,
     or when a certificate is under min_days with fail_on_breach."""
     validate(params)
-    records = check_certificates(paths=params["paths"], texts=params["texts"], now=now or utc_now(),
-                                 min_days=params["min_days"])
-    breaches = [r["name"] for r in records if r["status"] == "breach"]
-    result: dict[str, Any] = {"changed": False, "msg": summary(records, params["min_days"]),
-                              "certificates": records, "breaches": breaches, "executed": []}
-    if any(r["status"] == "failed" for r in records) or (breaches and params["fail_on_breach"]):
+    described = check_certificates(paths=params["paths"], texts=params["texts"], now=now or utc_now(),
+                                   min_days=params["min_days"])
+    breaches = [r["name"] for r in described if r["status"] == "breach"]
+    result: dict[str, Any] = {"changed": False, "msg": summary(described, params["min_days"]),
+                              "records": [as_record(r) for r in described], "breaches": breaches, "executed": []}
+    if any(r["status"] == "failed" for r in described) or (breaches and params["fail_on_breach"]):
         result["failed"] = True
     return result

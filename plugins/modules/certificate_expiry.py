@@ -105,69 +105,35 @@ msg:
   returned: always
   type: str
   sample: "2 certificate(s); 1 under 14 days: /etc/nginx/ssl/vitalstream.crt (9)"
-certificates:
-  description: One record per path and text, in the order given (paths first).
+records:
+  description:
+    - One record per path and text, in the order given (paths first), as every module of the collection returns
+      them (see C(docs/records.md)); action V(expiry).
+    - C(status) is V(ok), V(breach) (under O(min_days) or expired) or V(failed) (could not be read); C(detail) has
+      the days left, the date and the limit, or why it could not be read.
+    - C(after) holds C(source) (V(file) or V(text)), C(subject) and C(issuer) (RFC 4514), C(serial) (hexadecimal),
+      C(not_before) and C(not_after) (ISO 8601 UTC), C(days_left) (whole days, negative once expired),
+      C(certificates) (how many the file or text holds) and C(position) (the one reported; V(0) is the leaf).
   returned: always
   type: list
   elements: dict
-  contains:
-    name:
-      description: The path, or the name given with the text.
-      type: str
-    source:
-      description: V(file) or V(text).
-      type: str
-    action:
-      description: Always V(check).
-      type: str
-    status:
-      description: V(ok), V(breach) (under O(min_days) or expired) or V(failed) (could not be read).
-      type: str
-    subject:
-      description: Subject as an RFC 4514 string.
-      type: str
-    issuer:
-      description: Issuer as an RFC 4514 string.
-      type: str
-    serial:
-      description: Serial number in hexadecimal.
-      type: str
-    not_before:
-      description: Start of validity, ISO 8601 UTC.
-      type: str
-    not_after:
-      description: End of validity, ISO 8601 UTC.
-      type: str
-    days_left:
-      description: Whole days until RV(certificates[].not_after), rounded down; negative once expired.
-      type: int
-    certificates:
-      description: Number of certificates in the file or text.
-      type: int
-    position:
-      description: Index in the file or text of the certificate reported (V(0) is the first, the leaf).
-      type: int
-    detail:
-      description: One line with the days left, the date and the limit, or why it could not be read.
-      type: str
-    reason:
-      description: Why the record is a breach or failed; V(null) when ok.
-      type: str
   sample:
     - name: /etc/nginx/ssl/vitalstream.crt
-      source: file
-      action: check
+      action: expiry
       status: breach
-      subject: CN=vitalstream.example.com
-      issuer: CN=Example CA
-      serial: 1f3a
-      not_before: "2026-01-01T00:00:00Z"
-      not_after: "2026-04-01T00:00:00Z"
-      days_left: 9
-      certificates: 1
-      position: 0
       detail: 9 days left, until 2026-04-01T00:00:00Z (limit 14)
-      reason: 9 days left < min_days 14
+      before: null
+      after:
+        source: file
+        subject: CN=vitalstream.example.com
+        issuer: CN=Example CA
+        serial: 1f3a
+        not_before: "2026-01-01T00:00:00Z"
+        not_after: "2026-04-01T00:00:00Z"
+        days_left: 9
+        certificates: 1
+        position: 0
+      seconds: null
 breaches:
   description: Names of the certificates under O(min_days).
   returned: always

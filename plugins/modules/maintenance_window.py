@@ -38,9 +38,39 @@ options:
     default: 0s
   enforce:
     description:
-      - When work is not allowed, fail the task with a message that says why and when the next
-        usable window opens (ISO time with offset, and in how long).
-      - When V(false), the task succeeds and reports RV(allowed=false).
+      - When work is not allowed, or an item of the pre-maintenance checklist (O(require_backup),
+        O(require_rollback_plan)) is not met, fail the task with a message that says why (for the window,
+        when the next usable window opens, as an ISO time with offset and in how long).
+      - When V(false), the task succeeds and reports RV(window.allowed=false) and the checklist as it is.
+    type: bool
+    default: false
+  require_emergency:
+    description:
+      - Refuse unless a complete O(emergency) approval (approved_by, reason, ticket) is given, even inside a
+        window (the emergency playbook). The task fails naming what is missing; nothing else is judged.
+    type: bool
+    default: false
+  require_backup:
+    description:
+      - Pre-maintenance checklist, the guides' verified backup. A backup set under O(require_backup.root) whose
+        C(verified.json) (written by M(streamops.maintenance.backup_verify)) is younger than O(require_backup.max_age).
+      - A record V(ok) when there is one, V(breach) when not.
+    type: dict
+    suboptions:
+      root:
+        description: The backup root the sets are in (as for M(streamops.maintenance.pg_backup)).
+        type: path
+        required: true
+      max_age:
+        description: How old the verification may be, in the duration format of the windows (V(1d), V(12h)).
+        type: str
+        default: 1d
+  rollback_plan:
+    description: The rollback plan in words, for the checklist and the report.
+    type: str
+    default: ""
+  require_rollback_plan:
+    description: Without a O(rollback_plan), the checklist item V(rollback plan) is a V(breach).
     type: bool
     default: false
 attributes:
@@ -138,6 +168,8 @@ records:
     - One record (see C(docs/records.md)), name C(window <name>) (C(window) when any window counts), action V(window).
     - Status V(ok) when work may start, or when it may not but O(enforce=false) (the detail then starts with
       C(not enforced)); V(breach) when O(enforce=true) refused, and the task fails.
+    - With O(require_backup) a record C(verified backup), with O(rollback_plan) or O(require_rollback_plan) a record
+      C(rollback plan) (action V(checklist)), each V(ok) or V(breach).
   returned: always
   type: list
   elements: dict
@@ -245,14 +277,9 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.streamops.maintenance.plugins.module_utils.errors import WindowClosedError
+from ansible_collections.streamops.maintenance.plugins.module_utils.maintenance_gate import run_maintenance_window
 from ansible_collections.streamops.maintenance.plugins.module_utils.module_runner import run_and_exit
-from ansible_collections.streamops.maintenance.plugins.module_utils.records import make_record
-from ansible_collections.streamops.maintenance.plugins.module_utils.window import (
-    guard_from_params,
-    required_time,
-    window_guard_argument_spec,
-)
+from ansible_collections.streamops.maintenance.plugins.module_utils.window import window_guard_argument_spec
 
 
 def argument_spec() -> dict[str, Any]:
@@ -261,27 +288,15 @@ def argument_spec() -> dict[str, Any]:
         cutoff=dict(type="str", default="0s"),
         estimated_duration=dict(type="str", default="0s"),
         enforce=dict(type="bool", default=False),
+        require_emergency=dict(type="bool", default=False),
+        require_backup=dict(type="dict", options=dict(
+            root=dict(type="path", required=True),
+            max_age=dict(type="str", default="1d"),
+        )),
+        rollback_plan=dict(type="str", default=""),
+        require_rollback_plan=dict(type="bool", default=False),
     )
     return spec
-
-
-def run_maintenance_window(params: dict[str, Any], *, check_mode: bool = False, diff_mode: bool = False) -> dict[str, Any]:
-    """The decision as a result; a refusal under O(enforce) raises with the same record and window."""
-    guard = guard_from_params(params)
-    required = required_time(cutoff=params["cutoff"], estimated_duration=params["estimated_duration"])
-    status = guard.status(required)
-    decision = status.decision()
-    name = f"window {params['window']}" if params.get("window") else "window"
-    after = {key: decision[key] for key in ("mode", "start", "end", "seconds_left")}
-    reports = [report.as_dict() for report in status.windows]
-    if status.allowed:
-        record = make_record(name, "window", "ok", status.msg, after=after)
-    elif params["enforce"]:
-        record = make_record(name, "window", "breach", status.msg, after=after)
-        raise WindowClosedError(msg=status.msg, window=decision, records=[record], windows=reports)
-    else:
-        record = make_record(name, "window", "ok", f"not enforced: {status.msg}", after=after)
-    return {"changed": False, "msg": status.msg, "records": [record], "window": decision, "windows": reports}
 
 
 def main() -> None:

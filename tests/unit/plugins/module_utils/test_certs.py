@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ansible_collections.streamops.maintenance.plugins.module_utils.records import result_problems
 from ansible_collections.streamops.maintenance.plugins.module_utils.certs import (
     CertificateError,
     certificate_expiry_argument_spec,
@@ -134,9 +135,10 @@ def test_an_unreadable_source_fails_naming_it_and_the_others_are_still_read(tmp_
         bad.write_text(key_pem() if content == "KEY" else content)
     result = run_certificate_expiry(params(paths=[str(bad), str(good)], min_days=14), now=NOW)
     assert result["failed"] is True
-    failed, ok = result["certificates"]
-    assert failed["status"] == "failed" and str(bad) in failed["reason"] and expected in failed["reason"]
-    assert ok["status"] == "ok" and ok["days_left"] == 60
+    failed, ok = result["records"]
+    assert failed["status"] == "failed" and str(bad) in failed["detail"] and expected in failed["detail"]
+    assert ok["status"] == "ok" and ok["after"]["days_left"] == 60
+    assert result_problems({**result, "failed": False}) == []
     assert f"cannot read: {bad}" in result["msg"]
 
 
@@ -196,7 +198,8 @@ def test_main_reports_and_fails_on_an_unreadable_file(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert exited.value.code == 0, result
     assert result["changed"] is False
-    assert result["certificates"][0]["days_left"] == 20
+    assert result["records"][0]["after"]["days_left"] == 20
+    assert result_problems(result) == []
 
     with patch_module_args({"paths": [str(good), str(tmp_path / "gone.pem")]}), \
             pytest.raises(SystemExit) as exited:
@@ -204,4 +207,4 @@ def test_main_reports_and_fails_on_an_unreadable_file(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert exited.value.code == 1
     assert f"{tmp_path / 'gone.pem'}: no such file" in result["msg"]
-    assert len(result["certificates"]) == 2
+    assert len(result["records"]) == 2
