@@ -84,12 +84,12 @@ def rounds(params: dict, poller: Poller, versions: list[str]) -> dict[str, list[
     for version in versions:
         result = run_blue_green_deploy({**params, "state": "deployed", "version": version}, check_mode=False)
         assert not result["failed"], result["msg"]
-        figures["switch"].append(next(s["seconds"] for s in result["steps"] if s["step"] == "switched"))
+        figures["switch"].append(next(r["seconds"] for r in result["records"] if r["action"] == "switched"))
         began = time.perf_counter()
         result = run_blue_green_deploy({**params, "state": "rolled_back", "version": None}, check_mode=False)
         figures["rollback"].append(time.perf_counter() - began)
         assert not result["failed"], result["msg"]
-        figures["rollback_switch"].append(next(s["seconds"] for s in result["steps"] if s["step"] == "switched"))
+        figures["rollback_switch"].append(next(r["seconds"] for r in result["records"] if r["action"] == "switched"))
     print(f"  polled the front {poller.ok} times during the rounds, {len(poller.failed)} failed"
           + (f": {poller.failed[:3]}" if poller.failed else ""), flush=True)
     return figures

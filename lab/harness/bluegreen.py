@@ -7,6 +7,8 @@ At start, blue runs the first lab version and has the traffic; green does not
 exist yet (the first deploy creates it). Every version is a tag of the lab's
 busybox base image; the app answers /version with its version ("broken" for a
 "smoke-fail" version), so what answers through nginx is what has the traffic.
+A "smoke500" version is ready (its healthcheck asks /ready) but answers /health
+with HTTP 500: the kept colour a rollback must check before it gets traffic.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ APP = "vitalstream-web"
 IMAGE = "streamops-lab/vitalstream-web"
 VERSIONS = ("2026.11.0", "2026.11.1", "2026.12.0")
 SMOKE_FAIL = "2026.12.1-smoke-fail"
+SMOKE_500 = "2026.12.2-smoke500"
 COLOURS = ("blue", "green")
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -87,7 +90,7 @@ class BlueGreenCompose:
     def tag_images(self) -> list[str]:
         client = self.engine.client()
         base = client.images.get(self.base_image)
-        versions = [*VERSIONS, SMOKE_FAIL]
+        versions = [*VERSIONS, SMOKE_FAIL, SMOKE_500]
         for version in versions:
             base.tag(IMAGE, version)
         return versions
@@ -135,7 +138,8 @@ class BlueGreenCompose:
         """What the inventory needs to drive blue_green_deploy here (the module's compose options included)."""
         return {
             "platform": "compose", "app": self.app, "image": IMAGE, "version": VERSIONS[0],
-            "versions": list(VERSIONS), "smoke_fail_version": SMOKE_FAIL, "front_url": self.front_url,
+            "versions": list(VERSIONS), "smoke_fail_version": SMOKE_FAIL, "smoke500_version": SMOKE_500,
+            "front_url": self.front_url,
             "compose": {
                 "project_dir": str(self.project_dir), "compose_file": str(COMPOSE_FILE),
                 "ports": dict(self.ports), "nginx_upstream_file": str(self.upstream_file),
@@ -171,4 +175,4 @@ class BlueGreenCompose:
             ServiceRecord.forget(self.state_dir, self.record_name)
 
 
-__all__ = ["APP", "BlueGreenCompose", "COMPOSE_FILE", "IMAGE", "SMOKE_FAIL", "VERSIONS"]
+__all__ = ["APP", "BlueGreenCompose", "COMPOSE_FILE", "IMAGE", "SMOKE_500", "SMOKE_FAIL", "VERSIONS"]

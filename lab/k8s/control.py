@@ -88,12 +88,20 @@ def kubectl(info: ClusterInfo, args: Sequence[str], *, stdin: str | None = None,
 STREAM_API_IMAGE = "stream-api"
 STREAM_API_VERSIONS = ("2026.11.0", "2026.11.1", "2026.12.0")
 STREAM_API_SMOKE_FAIL = "2026.12.1-smoke-fail"
-# The app: busybox httpd on 127.0.0.1:$APP_PORT serving /health and /version ($APP_VERSION,
-# from the pod's version label); "smoke-fail" versions answer "broken", "never-ready" ones never serve /health.
+# The app: busybox httpd on 127.0.0.1:$APP_PORT serving /ready (the probes), /health (the smoke check) and
+# /version ($APP_VERSION, from the pod's version label); "smoke-fail" versions answer "broken", "smoke500"
+# ones answer /health with HTTP 500 (from cgi-bin/index.cgi, after a redirect to /health/), "never-ready"
+# ones serve nothing.
 STREAM_API_SCRIPT = r"""
 v="$APP_VERSION"; mkdir -p /www
 case "$v" in *never-ready*) exec sleep 3600;; esac
-echo ok > /www/health
+echo ok > /www/ready
+case "$v" in
+  *smoke500*) mkdir -p /www/health /www/cgi-bin
+    printf '#!/bin/sh\nprintf "HTTP/1.0 500 Internal Server Error\\r\\n\\r\\nunhealthy\\n"\n' > /www/cgi-bin/index.cgi
+    chmod 755 /www/cgi-bin/index.cgi;;
+  *) echo ok > /www/health;;
+esac
 case "$v" in *smoke-fail*) echo broken > /www/version;; *) echo "$v" > /www/version;; esac
 exec httpd -f -p "127.0.0.1:$APP_PORT" -h /www
 """

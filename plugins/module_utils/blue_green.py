@@ -7,6 +7,8 @@
 Deploy to the idle colour, prove it ready and healthy, switch traffic, check
 through the front, and switch back on any failure: traffic only ever moves to
 a colour that passed its checks, and ends on the previous colour otherwise.
+A rollback switches only to a version the history records as live, or to one
+that passes the deploy's readiness and smoke checks first.
 The drivers (platform_k8s, platform_compose) only answer what is where and do
 one atomic thing each; the decisions are here.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import subprocess
 import time
 import urllib.error
@@ -25,10 +28,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from .errors import MaintenanceError
+from .records import is_changed, make_record
 from .window import WindowGuard, format_duration, parse_duration
 
 COLOURS = ("blue", "green")
 HISTORY_KEEP = 50
+# Docker's tag grammar; the one image-tag rule of the collection (check_image_tag).
+IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -38,6 +44,22 @@ class DeployError(MaintenanceError):
 
 def other(colour: str) -> str:
     return "green" if colour == "blue" else "blue"
+
+
+def check_image_tag(value: Any, option: str) -> str:
+    """``value`` when it is a Docker image tag; else DeployError naming ``option``, the value and the rule."""
+    if not isinstance(value, str) or not IMAGE_TAG.fullmatch(value):
+        raise DeployError(msg=f"{option} '{value}' is not an image tag: letters, digits, '_', '.' and '-', "
+                              "starting with a letter, digit or '_', at most 128 characters")
+    return value
+
+
+def check_image_repository(value: str) -> str:
+    """``value`` when it names an image repository without tag or digest (the version is the tag)."""
+    if any(ch in value for ch in " @\t\n") or ":" in value.rsplit("/", 1)[-1]:
+        raise DeployError(msg=f"image {value!r} must be a repository without tag or digest "
+                              "(the version is the tag)")
+    return value
 
 
 @dataclass
@@ -63,7 +85,7 @@ class Platform(Protocol):
         """The colour that has the traffic now, or None when nothing has it yet (first deploy)."""
 
     def plan(self, colour: str, version: str) -> list[str]:
-        """Objects that deploying ``version`` to ``colour`` would create or change."""
+        """Objects that deploying ``version`` to ``colour`` would create or change; DeployError when it cannot."""
 
     def deploy(self, colour: str, version: str) -> None:
         """Run ``version`` on ``colour`` (create it, or change its image), without touching the traffic."""
@@ -166,21 +188,23 @@ def run_check(check: Check, base_url: str, env: dict[str, str]) -> tuple[bool, s
     return False, detail
 
 
-def run_checks(checks: list[Check], targets: list[str], env: dict[str, str], stage: str) -> list[dict[str, Any]]:
-    results = []
+def run_checks(checks: list[Check], targets: list[str], env: dict[str, str],
+               action: str) -> tuple[list[dict[str, Any]], str]:
+    """Each check on its targets: one record each (name ``<check> <target>``), and what failed ("" when nothing)."""
+    found, failed = [], []
     for check in checks:
         if not check.command and not targets:
-            results.append({"stage": stage, "check": check.name, "target": None, "passed": False,
-                            "detail": "no target to check (no ready endpoint)"})
+            found.append(make_record(check.name, action, "failed", "no target to check (no ready endpoint)"))
+            failed.append(f"{check.name} (no target to check (no ready endpoint))")
         # A command check runs once (it is given the first target); an HTTP check runs on every target.
         for target in (targets[:1] or [""]) if check.command else targets:
+            began = time.monotonic()
             passed, detail = run_check(check, target, env)
-            results.append({"stage": stage, "check": check.name, "target": target, "passed": passed, "detail": detail})
-    return results
-
-
-def failures(results: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{r['check']} ({r['detail']})" for r in results if not r["passed"])
+            found.append(make_record(f"{check.name} {target}".strip(), action, "ok" if passed else "failed", detail,
+                                     seconds=time.monotonic() - began))
+            if not passed:
+                failed.append(f"{check.name} ({detail})")
+    return found, "; ".join(failed)
 
 
 def run_hook(argv: list[str] | None, what: str, env: dict[str, str], timeout: float) -> str | None:
@@ -213,6 +237,9 @@ class Options:
     deployed_by: str = ""
     reason: str = ""
     to_version: str | None = None
+    app: str = ""
+    # GET of this path must answer a body holding the version going live, before and after the switch.
+    version_check_path: str | None = None
 
 
 @dataclass
@@ -224,9 +251,19 @@ class Outcome:
     active_after: str | None = None
     version_before: str | None = None
     version_after: str | None = None
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    steps: list[dict[str, Any]] = field(default_factory=list)
     plan: dict[str, Any] = field(default_factory=dict)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    # The window decision, once the flow consulted the window.
+    window: dict[str, Any] | None = None
+
+
+@dataclass
+class Proof:
+    """What the readiness, migration and smoke step found: ``problem`` is None when the colour passed."""
+
+    problem: str | None = None
+    result: str = ""  # the history's word for the failure: "not ready" or "failed before switch"
+    migrated: bool = False
 
 
 def now_iso(clock: Callable[[], datetime]) -> str:
@@ -242,21 +279,35 @@ class BlueGreen:
         self.check_mode = check_mode
         self.clock = clock
         self.outcome = Outcome()
+        # Steps and checks, in the order they ran; finish() puts the change first and the live version last.
+        self.records: list[dict[str, Any]] = []
+        self.action = "deploy"
+        self.target_version: str | None = None
         self.begun = time.monotonic()
 
     # ----------------------------------------------------------------- helpers
 
-    def step(self, name: str, **extra: Any) -> None:
-        self.outcome.steps.append({"step": name, "at_s": round(time.monotonic() - self.begun, 3), **extra})
+    def name(self, colour: str | None) -> str:
+        """What a step record is about: the colour's objects (``<app>-<colour>``)."""
+        colour = colour or "no colour"
+        return f"{self.options.app}-{colour}" if self.options.app else colour
+
+    def step(self, action: str, colour: str | None, status: str, detail: str, began: float | None = None) -> None:
+        self.records.append(make_record(self.name(colour), action, status, detail,
+                                        seconds=None if began is None else time.monotonic() - began))
 
     def env(self, colour: str, version: str) -> dict[str, str]:
         return {"BG_COLOUR": colour, "BG_VERSION": version, "BG_PLATFORM": self.platform.kind}
 
+    def version_check(self, version: str) -> list[Check]:
+        path = self.options.version_check_path
+        return [Check(name="version", path=path, contains=version)] if path else []
+
     def require_window(self, what: str) -> None:
         if self.guard is not None:
-            self.guard.require(refusal=f"refusing to {what}")
+            self.outcome.window = self.guard.require(refusal=f"refusing to {what}").decision()
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record_history(self, entry: dict[str, Any]) -> None:
         if self.check_mode:
             return
         entries = self.platform.history()
@@ -276,32 +327,141 @@ class BlueGreen:
             if colour == active or not state.exists or not state.replicas or not state.keep_until:
                 continue
             if datetime.fromisoformat(state.keep_until) <= self.clock():
+                began = time.monotonic()
                 if not self.check_mode:
                     self.platform.retire(colour)
-                self.step("retired", colour=colour, version=state.version, kept_until=state.keep_until)
-                self.outcome.changed = True
+                self.step("retired", colour, "planned" if self.check_mode else "done",
+                          f"{state.version} on {colour} kept until {state.keep_until}, which has passed", began)
+
+    def read_traffic(self) -> tuple[dict[str, ColourState], str | None]:
+        states = self.platform.colours()
+        active = self.platform.active()
+        self.outcome.active_before = active
+        self.outcome.version_before = states[active].version if active else None
+        return states, active
+
+    def active_now(self) -> str | None:
+        """Where the traffic is, read back; the colour it had before in check mode or when it cannot be read."""
+        if self.check_mode:
+            return self.outcome.active_before
+        try:
+            return self.platform.active()
+        except DeployError:
+            return self.outcome.active_before
 
     def fail(self, msg: str) -> Outcome:
         self.outcome.failed = True
         self.outcome.msg = msg
-        self.outcome.active_after = self.platform.active() if not self.check_mode else self.outcome.active_before
+        self.outcome.active_after = self.active_now()
         return self.outcome
+
+    def checks(self, checks: list[Check], targets: Callable[[], list[str]], env: dict[str, str],
+               action: str) -> str:
+        """Run ``checks`` on the targets the platform names; their records are kept. What failed, or ""."""
+        if not checks:
+            return ""
+        try:
+            found = targets()
+        except DeployError as exc:
+            self.records.append(make_record(f"{action} targets", action, "failed", exc.msg))
+            return f"cannot find the targets to check: {exc.msg}"
+        records, failed = run_checks(checks, found, env, action)
+        self.records += records
+        return failed
+
+    # ----------------------------------------------------------------- records
+
+    def finish(self, out: Outcome) -> Outcome:
+        """The run's records: the change first, then each step and check, then (a real run) the live version."""
+        live = None if self.check_mode else self.live_record(out)
+        if live is not None and live["status"] == "failed" and not out.failed:
+            out.failed = True
+            out.msg = f"{out.msg}; but read back, {live['detail']}"
+        out.records = [self.main_record(out, live), *self.records, *([live] if live else [])]
+        out.changed = is_changed(out.records)
+        return out
+
+    def refusal(self, exc: MaintenanceError) -> Outcome:
+        """The failed outcome of a deploy or rollback that raised (refused, or a platform error): its records."""
+        out = self.outcome
+        out.failed = True
+        out.msg = exc.msg
+        out.active_after = self.active_now()
+        if exc.details.get("window") is not None:
+            out.window = exc.details["window"]
+        out.records = [self.main_record(out, None), *self.records]
+        out.changed = is_changed(out.records)
+        return out
+
+    def main_record(self, out: Outcome, live: dict[str, Any] | None) -> dict[str, Any]:
+        name = " ".join(part for part in (self.options.app, self.target_version) if part) or self.action
+        before = {"colour": out.active_before, "version": out.version_before}
+        if out.failed:
+            status = "failed"
+            after = ({"colour": live["after"]["colour"], "version": live["after"]["version"]} if live
+                     else {"colour": out.active_after, "version": out.version_before
+                           if out.active_after == out.active_before else None})
+        elif self.check_mode and out.plan:
+            status, after = "planned", dict(out.plan["to"])
+        else:
+            after = {"colour": out.active_after, "version": out.version_after}
+            status = "unchanged" if after == before else "done"
+        return make_record(name, self.action, status, out.msg, before=before, after=after,
+                           seconds=time.monotonic() - self.begun)
+
+    def live_record(self, out: Outcome) -> dict[str, Any] | None:
+        """The version with the traffic, read back from the platform; None when no colour should have it."""
+        expected = (out.active_before, out.version_before) if out.failed else (out.active_after, out.version_after)
+        if expected[0] is None:
+            return None
+        name = f"{self.options.app or 'app'} live version"
+        began = time.monotonic()
+        try:
+            active = self.platform.active()
+            state = self.platform.colours()[active] if active else None
+        except DeployError as exc:
+            return make_record(name, "live", "failed", f"the traffic cannot be read back: {exc.msg}",
+                               seconds=time.monotonic() - began)
+        version = state.version if state else None
+        ready = bool(state and state.ready)
+        passed = (active, version) == expected and ready
+        detail = (f"{active or 'no colour'} has the traffic and runs {version} "
+                  f"({'ready' if ready else 'not ready'}; expected {expected[1]} on {expected[0]})")
+        return make_record(name, "live", "ok" if passed else "failed", detail,
+                           after={"colour": active, "version": version, "ready": ready},
+                           seconds=time.monotonic() - began)
 
     # ----------------------------------------------------------------- status
 
     def status(self) -> dict[str, Any]:
         states = self.platform.colours()
-        return {"active": self.platform.active(), "colours": {c: asdict(s) for c, s in states.items()},
-                "history": self.platform.history()}
+        active = self.platform.active()
+        records = []
+        for colour, state in states.items():
+            if state.exists:
+                detail = (f"{state.version or 'no single version'}, {'ready' if state.ready else 'not ready'} "
+                          f"({state.detail})" + ("; has the traffic" if colour == active else ""))
+            else:
+                detail = "does not exist"
+            records.append(make_record(self.name(colour), "status", "ok", detail, after={
+                "exists": state.exists, "version": state.version, "ready": state.ready, "replicas": state.replicas,
+                "keep_until": state.keep_until, "live": colour == active}))
+        msg = (f"{active} has the traffic ({states[active].version})" if active
+               else "no colour has the traffic yet")
+        return {"changed": False, "msg": msg, "records": records, "active": active,
+                "colours": {c: asdict(s) for c, s in states.items()}, "history": self.platform.history()}
 
     # ----------------------------------------------------------------- deploy
 
     def deploy(self, version: str) -> Outcome:
-        states = self.platform.colours()
-        active = self.platform.active()
+        """Make ``version`` live; raises (DeployError, WindowClosedError) when refused before anything changed."""
+        self.action = "deploy"
+        return self.finish(self.deploy_steps(version))
+
+    def deploy_steps(self, version: str) -> Outcome:
+        self.target_version = version
+        states, active = self.read_traffic()
         out = self.outcome
-        out.active_before = active
-        out.version_before = states[active].version if active else None
         if active and states[active].version == version and states[active].ready:
             out.active_after, out.version_after = active, version
             out.msg = f"{version} already has the traffic on {active}"
@@ -313,99 +473,130 @@ class BlueGreen:
                     "changes": self.platform.plan(target, version) + ["traffic: " + (active or "none") + " -> " + target]}
         self.require_window(f"switch traffic to {version}")
         if self.check_mode:
-            out.changed = True
             out.msg = f"would deploy {version} to {target} and switch traffic from {active or 'nothing'} to it"
             return out
-        return self.roll_out(target, version, states, active)
+        return self.roll_out(target, version, active)
 
-    def roll_out(self, target: str, version: str, states: dict[str, ColourState], active: str | None) -> Outcome:
-        out = self.outcome
-        out.changed = True
-        env = self.env(target, version)
-        self.platform.deploy(target, version)
-        self.step("deployed", colour=target, version=version)
+    def roll_out(self, target: str, version: str, active: str | None) -> Outcome:
+        began = time.monotonic()
         try:
-            self.platform.wait_ready(target, version, self.options.ready_timeout)
+            self.platform.deploy(target, version)
         except DeployError as exc:
-            self.record({"action": "deploy", "version": version, "colour": target, "result": "not ready",
-                         "detail": exc.msg})
-            return self.fail(f"{version} on {target} did not become ready: {exc.msg}; "
-                             f"traffic stays on {active or 'nothing'}")
-        self.step("ready", colour=target)
-        migrated = False
-        problem = run_hook(self.options.migration, "migration", env, self.options.hook_timeout)
-        if self.options.migration:
-            migrated = problem is None
-            self.step("migration", passed=problem is None)
-        if problem is None:
-            smoke = run_checks(self.options.smoke, self.platform.targets(target), env, "smoke")
-            out.checks += smoke
-            problem = failures(smoke) and f"smoke checks on {target} failed: {failures(smoke)}"
-            self.step("smoke", passed=not problem)
-        if problem:
-            undone = self.undo_migration(migrated, env)
-            self.record({"action": "deploy", "version": version, "colour": target, "result": "failed before switch",
-                         "detail": problem})
-            return self.fail(f"{problem}{undone}; traffic stays on {active or 'nothing'}")
+            self.step("deployed", target, "failed", f"{version}: {exc.msg}", began)
+            self.record_history({"action": "deploy", "version": version, "colour": target, "result": "not deployed",
+                                 "detail": exc.msg})
+            return self.fail(f"deploying {version} to {target} failed: {exc.msg}; traffic stays on {active or 'nothing'}")
+        self.step("deployed", target, "done", f"{version} on {target}", began)
+        proof = self.prove(target, version, migrate=True)
+        if proof.problem:
+            undone = self.undo_migration(proof.migrated, self.env(target, version))
+            self.record_history({"action": "deploy", "version": version, "colour": target, "result": proof.result,
+                                 "detail": proof.problem})
+            return self.fail(f"{proof.problem}{undone}; traffic stays on {active or 'nothing'}")
+        return self.switch_and_verify(target, version, active, migrated=proof.migrated)
+
+    def prove(self, colour: str, version: str, *, migrate: bool) -> Proof:
+        """The deploy's gate before traffic: ready, then the migration (``migrate``), then the smoke checks."""
+        env = self.env(colour, version)
+        began = time.monotonic()
         try:
-            self.require_window(f"switch traffic to {version}")
+            self.platform.wait_ready(colour, version, self.options.ready_timeout)
+        except DeployError as exc:
+            self.step("ready", colour, "failed", exc.msg, began)
+            return Proof(f"{version} on {colour} did not become ready: {exc.msg}", "not ready")
+        self.step("ready", colour, "ok", f"{version} is ready on {colour}", began)
+        migrated = False
+        if migrate and self.options.migration:
+            began = time.monotonic()
+            problem = run_hook(self.options.migration, "migration", env, self.options.hook_timeout)
+            self.step("migration", colour, "failed" if problem else "done", problem or f"migration for {version} ran",
+                      began)
+            if problem:
+                return Proof(problem, "failed before switch")
+            migrated = True
+        failed = self.checks(self.options.smoke + self.version_check(version), lambda: self.platform.targets(colour),
+                             env, "smoke")
+        if failed:
+            return Proof(f"smoke checks on {colour} failed: {failed}", "failed before switch", migrated)
+        return Proof(migrated=migrated)
+
+    def switch_and_verify(self, target: str, version: str, active: str | None, *, migrated: bool = False) -> Outcome:
+        """Move the traffic to a proven ``target``, check through the front, go back on any failure; record it."""
+        out = self.outcome
+        env = self.env(target, version)
+        moving = "roll back to" if self.action == "rollback" else "switch traffic to"
+        try:
+            self.require_window(f"{moving} {version}")
         except MaintenanceError as exc:
-            self.undo_migration(migrated, env)
-            return self.fail(f"{version} is ready on {target} but the window closed: {exc.msg}; "
+            if exc.details.get("window") is not None:
+                out.window = exc.details["window"]
+            undone = self.undo_migration(migrated, env)
+            return self.fail(f"{version} is ready on {target} but the window closed: {exc.msg}{undone}; "
                              f"traffic stays on {active or 'nothing'}")
-        self.record({"action": "switch", "version": version, "colour": target, "result": "switching",
-                     "from_colour": active, "from_version": out.version_before})
-        switched_at = time.monotonic()
+        self.record_history({"action": "rollback" if self.action == "rollback" else "switch", "version": version,
+                             "colour": target, "result": "switching", "from_colour": active,
+                             "from_version": out.version_before})
+        began = time.monotonic()
         try:
             self.platform.switch(target)
         except DeployError as exc:
+            self.step("switched", target, "failed", exc.msg, began)
             undone = self.undo_migration(migrated, env)
             return self.fail(f"switching traffic to {target} failed: {exc.msg}{undone}; {self.back_to(active)}")
-        self.step("switched", colour=target, seconds=round(time.monotonic() - switched_at, 3))
-        post = run_checks(self.options.post, self.platform.front_targets(), env, "post-switch")
-        out.checks += post
-        if failures(post):
-            reason = f"post-switch checks failed: {failures(post)}"
+        self.step("switched", target, "done", f"traffic moved from {active or 'nothing'} to {target} ({version})", began)
+        failed = self.checks(self.options.post + self.version_check(version), self.platform.front_targets, env,
+                             "post_check")
+        if failed:
+            reason = f"post-switch checks failed: {failed}"
             where = self.back_to(active)
             undone = self.undo_migration(migrated, env)
-            self.record({"action": "switch back", "version": out.version_before, "colour": active,
-                         "result": "rolled back", "detail": reason})
+            self.record_history({"action": "switch back", "version": out.version_before, "colour": active,
+                                 "result": "rolled back", "detail": reason})
             return self.fail(f"{reason}{undone}; {where}")
-        self.record({"action": "deploy", "version": version, "colour": target, "result": "live",
-                     "from_colour": active, "from_version": out.version_before})
+        self.record_history({"action": self.action, "version": version, "colour": target, "result": "live",
+                             "from_colour": active, "from_version": out.version_before})
         if active is not None:
             self.keep_previous(active)
         out.active_after, out.version_after = target, version
-        out.msg = f"{version} is live on {target}" + (f"; {out.version_before} kept on {active}" if active else "")
+        kept = f"; {out.version_before} kept on {active}" if active else ""
+        out.msg = (f"rolled back to {version} on {target}{kept}" if self.action == "rollback"
+                   else f"{version} is live on {target}{kept}")
         return out
 
     def back_to(self, active: str | None) -> str:
         """Put the traffic back on ``active`` after a failed switch; says where it ended."""
         if active is None:
             return "no previous colour to go back to"
+        began = time.monotonic()
         try:
             self.platform.switch(active)
         except DeployError as exc:
+            self.step("switched back", active, "failed", exc.msg, began)
             return f"switching back to {active} failed too: {exc.msg}; check the front by hand"
-        self.step("switched back", colour=active)
+        self.step("switched back", active, "done", f"traffic back on {active} ({self.outcome.version_before})", began)
         return f"traffic is back on {active} ({self.outcome.version_before})"
 
     def undo_migration(self, migrated: bool, env: dict[str, str]) -> str:
         if not migrated or not self.options.migration_rollback:
             return ""
+        began = time.monotonic()
         problem = run_hook(self.options.migration_rollback, "migration rollback", env, self.options.hook_timeout)
-        self.step("migration rollback", passed=problem is None)
+        self.step("migration rollback", env.get("BG_COLOUR"), "failed" if problem else "done",
+                  problem or "migration rolled back", began)
         return "; migration rolled back" if problem is None else f"; {problem} (the migration is NOT undone)"
 
     # ----------------------------------------------------------------- rollback
 
     def rollback(self) -> Outcome:
-        states = self.platform.colours()
-        active = self.platform.active()
+        """Go back to a known-good version; raises (DeployError, WindowClosedError) when refused before any change."""
+        self.action = "rollback"
+        return self.finish(self.rollback_steps())
+
+    def rollback_steps(self) -> Outcome:
+        states, active = self.read_traffic()
         out = self.outcome
-        out.active_before = active
-        out.version_before = states[active].version if active else None
         wanted = self.options.to_version
+        self.target_version = wanted
         if wanted is not None and active and states[active].version == wanted:
             out.active_after, out.version_after = active, wanted
             out.msg = f"{wanted} already has the traffic on {active}"
@@ -417,6 +608,7 @@ class BlueGreen:
         if wanted is None and last is not None and last.get("action") == "rollback" \
                 and last.get("colour") == active and last.get("version") == out.version_before:
             # A rollback undoes the last deploy; run again, it must not flip back to what it undid.
+            self.target_version = out.version_before
             out.active_after, out.version_after = active, out.version_before
             out.msg = (f"{active} ({out.version_before}) has the traffic since the rollback of {last.get('at')}: "
                        "nothing left to undo; name an older version with to_version")
@@ -424,48 +616,8 @@ class BlueGreen:
         previous = other(active)
         kept = states[previous]
         proven = passed_checks(history, previous, kept.version)
-        if wanted is None and proven is False:
-            raise DeployError(msg=f"{kept.version} on {previous} never passed its checks there (its deploy failed): "
-                                  f"it gets no traffic; {active} ({out.version_before}) keeps it. Name a version "
-                                  "that was live with to_version")
         if wanted is None or (kept.version == wanted and proven is not False):
-            if not kept.exists or not kept.replicas or kept.version is None:
-                raise DeployError(msg=f"no previous version is kept on {previous}: nothing to switch back to; "
-                                      "name a version from the history with to_version")
-            if not kept.ready:
-                raise DeployError(msg=f"{kept.version} on {previous} is not ready ({kept.detail or 'no ready instance'}); "
-                                      f"traffic stays on {active} ({out.version_before})")
-            out.plan = {"from": {"colour": active, "version": out.version_before},
-                        "to": {"colour": previous, "version": kept.version}, "changes": [f"traffic: {active} -> {previous}"]}
-            self.require_window(f"roll back to {kept.version}")
-            if self.check_mode:
-                out.changed = True
-                out.msg = f"would switch traffic back from {active} to {previous} ({kept.version})"
-                return out
-            out.changed = True
-            self.record({"action": "rollback", "version": kept.version, "colour": previous, "result": "switching",
-                         "from_colour": active, "from_version": out.version_before})
-            began = time.monotonic()
-            try:
-                self.platform.switch(previous)
-            except DeployError as exc:
-                return self.fail(f"switching traffic back to {previous} failed: {exc.msg}; {self.back_to(active)}")
-            self.step("switched", colour=previous, seconds=round(time.monotonic() - began, 3))
-            env = self.env(previous, kept.version)
-            post = run_checks(self.options.post, self.platform.front_targets(), env, "post-switch")
-            out.checks += post
-            if failures(post):
-                where = self.back_to(active)
-                self.record({"action": "rollback", "version": kept.version, "colour": previous,
-                             "result": "failed, switched back", "detail": failures(post)})
-                return self.fail(f"after rolling back to {kept.version} the post-switch checks failed: "
-                                 f"{failures(post)}; {where}")
-            self.record({"action": "rollback", "version": kept.version, "colour": previous, "result": "live",
-                         "from_colour": active, "from_version": out.version_before})
-            self.keep_previous(active)
-            out.active_after, out.version_after = previous, kept.version
-            out.msg = f"rolled back to {kept.version} on {previous}; {out.version_before} kept on {active}"
-            return out
+            return self.switch_back(previous, kept, active, proven)
         # Live once: deployed here, or what had the traffic when a switch was made (the first version
         # may predate this module's history).
         known = set()
@@ -476,8 +628,49 @@ class BlueGreen:
         known.discard(None)
         if wanted not in known:
             raise DeployError(msg=f"to_version {wanted!r} was never live here (history: "
-                                  f"{', '.join(sorted(v for v in known if v)) or 'empty'})")
-        return self.deploy(wanted)
+                                  f"{', '.join(sorted(v for v in known if v)) or 'empty'}); "
+                                  f"traffic stays on {active} ({out.version_before})")
+        return self.deploy_steps(wanted)
+
+    def switch_back(self, previous: str, kept: ColourState, active: str, proven: bool | None) -> Outcome:
+        """Switch to the version kept on ``previous``: at once when the history proves it, after the checks when
+        the history does not know it, never when the history says it failed."""
+        out = self.outcome
+        self.target_version = kept.version
+        where = f"traffic stays on {active} ({out.version_before})"
+        if not kept.exists or not kept.replicas or kept.version is None:
+            raise DeployError(msg=f"no previous version is kept on {previous}: nothing to switch back to; "
+                                  f"name a version from the history with to_version; {where}")
+        if proven is False:
+            raise DeployError(msg=f"{kept.version} on {previous} never passed its checks there (its deploy failed): "
+                                  f"it gets no traffic; {active} ({out.version_before}) keeps it. Name a version "
+                                  "that was live with to_version")
+        if not kept.ready:
+            raise DeployError(msg=f"{kept.version} on {previous} is not ready ({kept.detail or 'no ready instance'}); "
+                                  f"{where}")
+        unknown = f"no deploy history records {kept.version} on {previous} as live"
+        if proven is None and not self.options.smoke:
+            raise DeployError(msg=f"{unknown} and no smoke_checks are given: nothing proves it good, so it gets no "
+                                  f"traffic; {where}. Give smoke_checks to check it first, or name a version that "
+                                  "was live with to_version")
+        changes = [f"traffic: {active} -> {previous}"]
+        if proven is None:
+            changes.insert(0, f"check {previous} ({kept.version}) first, as a deploy does: readiness and "
+                              f"{len(self.options.smoke)} smoke check(s) ({unknown})")
+        out.plan = {"from": {"colour": active, "version": out.version_before},
+                    "to": {"colour": previous, "version": kept.version}, "changes": changes}
+        self.require_window(f"roll back to {kept.version}")
+        if self.check_mode:
+            first = (f"check {kept.version} on {previous} first (readiness and smoke checks: {unknown}) and, "
+                     "if it passes, " if proven is None else "")
+            out.msg = f"would {first}switch traffic back from {active} to {previous} ({kept.version})"
+            return out
+        if proven is None:
+            proof = self.prove(previous, kept.version, migrate=False)
+            if proof.problem:
+                return self.fail(f"{proof.problem} ({unknown}, so it had to pass the checks first): it gets no "
+                                 f"traffic; {where}")
+        return self.switch_and_verify(previous, kept.version, active)
 
 
 def last_change(history: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -517,5 +710,6 @@ def describe_keep(value: Any) -> timedelta | None:
     return parse_duration(value, field_name="keep_previous_for", allow_zero=True)
 
 
-__all__ = ["BlueGreen", "COLOURS", "Check", "ColourState", "DeployError", "Options", "Platform", "format_duration",
-           "other", "parse_checks", "describe_keep", "last_change", "passed_checks"]
+__all__ = ["BlueGreen", "COLOURS", "Check", "ColourState", "DeployError", "IMAGE_TAG", "Options", "Outcome",
+           "Platform", "Proof", "check_image_repository", "check_image_tag", "describe_keep", "format_duration", "last_change", "other",
+           "parse_checks", "passed_checks", "run_checks"]

@@ -6,10 +6,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
-from .blue_green import BlueGreen, DeployError, Options, describe_keep, parse_checks
+from .blue_green import (
+    BlueGreen,
+    DeployError,
+    Options,
+    check_image_repository,
+    check_image_tag,
+    describe_keep,
+    parse_checks,
+)
+from .errors import MaintenanceError
 from .window import guard_from_params
 
 
@@ -17,6 +25,8 @@ def build_platform(params: dict[str, Any]) -> Any:
     image = params.get("image")
     if params["state"] != "status" and not image:
         raise DeployError(msg=f"state {params['state']} needs image (the repository; the version is its tag)")
+    if image:
+        check_image_repository(image)
     if params["platform"] == "kubernetes":
         from .platform_k8s import K8sPlatform, api_client_from  # noqa: PLC0415 - only this platform needs it
 
@@ -49,13 +59,15 @@ def validate(params: dict[str, Any]) -> Options:
     if state != "deployed" and version:
         raise DeployError(msg=f"version is for state deployed; for state {state} use to_version")
     for name in ("version", "to_version"):
-        value = params.get(name)
-        if value is not None and (not str(value).strip() or any(ch in str(value) for ch in " :/@\t\n")):
-            raise DeployError(msg=f"{name} {value!r} is not an image tag (no spaces, ':', '/' or '@')")
+        if params.get(name) is not None:
+            check_image_tag(params[name], name)
     if (params.get("ready_timeout") or 0) <= 0:
         raise DeployError(msg=f"ready_timeout {params.get('ready_timeout')} must be above 0 seconds")
     smoke = parse_checks(params.get("smoke_checks"), "smoke_checks")
     post = parse_checks(params.get("post_checks"), "post_checks") if params.get("post_checks") is not None else smoke
+    version_check_path = params.get("version_check_path") or None
+    if version_check_path is not None and not version_check_path.startswith("/"):
+        raise DeployError(msg=f"version_check_path {version_check_path!r} must start with '/'")
     migration = params.get("migration") or {}
     if migration.get("rollback_command") and not migration.get("command"):
         raise DeployError(msg="migration.rollback_command needs migration.command")
@@ -64,7 +76,8 @@ def validate(params: dict[str, Any]) -> Options:
                    hook_timeout=float(migration.get("timeout") or 600),
                    keep_previous_for=describe_keep(params.get("keep_previous_for")),
                    deployed_by=params.get("deployed_by") or "", reason=params.get("reason") or "",
-                   to_version=params.get("to_version"))
+                   to_version=params.get("to_version"), app=params.get("app") or "",
+                   version_check_path=version_check_path)
 
 
 def run_blue_green_deploy(params: dict[str, Any], *, check_mode: bool, diff_mode: bool = False) -> dict[str, Any]:
@@ -73,9 +86,21 @@ def run_blue_green_deploy(params: dict[str, Any], *, check_mode: bool, diff_mode
     platform = build_platform(params)
     flow = BlueGreen(platform, guard, options, check_mode=check_mode)
     if params["state"] == "status":
-        return {"changed": False, **flow.status()}
-    outcome = flow.deploy(options.version or "") if params["state"] == "deployed" else flow.rollback()
-    result = asdict(outcome)
+        return flow.status()
+    details: dict[str, Any] = {}
+    try:
+        outcome = flow.deploy(options.version or "") if params["state"] == "deployed" else flow.rollback()
+    except MaintenanceError as exc:
+        # Refused (or the platform failed) before the flow could say where the traffic is: a failed
+        # result with the records so far, the window decision and the error's own details.
+        outcome = flow.refusal(exc)
+        details = {key: value for key, value in exc.details.items() if key != "window"}
+    result: dict[str, Any] = {
+        **details, "changed": outcome.changed, "failed": outcome.failed, "msg": outcome.msg,
+        "records": outcome.records, "active_before": outcome.active_before, "active_after": outcome.active_after,
+        "version_before": outcome.version_before, "version_after": outcome.version_after, "plan": outcome.plan}
+    if outcome.window is not None:
+        result["window"] = outcome.window
     if diff_mode and outcome.plan:
         result["diff"] = {"before": f"traffic: {outcome.plan['from']['colour']} ({outcome.plan['from']['version']})\n",
                           "after": f"traffic: {outcome.plan['to']['colour']} ({outcome.plan['to']['version']})\n"}

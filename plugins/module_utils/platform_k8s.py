@@ -20,7 +20,7 @@ import time
 import traceback
 from typing import Any
 
-from .blue_green import COLOURS, ColourState, DeployError, other
+from .blue_green import COLOURS, ColourState, DeployError, check_image_tag, other
 
 try:
     from kubernetes import client as k8s_client
@@ -151,14 +151,20 @@ class K8sPlatform:
         return colour if colour in COLOURS else None
 
     def plan(self, colour: str, version: str) -> list[str]:
-        verb = "update" if self.deployment(colour) is not None else "create (copied from the other colour)"
+        existing = self.deployment(colour)
+        source = existing if existing is not None else self.deployment(other(colour))
+        if source is None:
+            raise DeployError(msg=self.nothing_to_copy())
+        # The deploy changes this container's image: a missing one fails here, before anything changes.
+        self.container_of(source)
+        verb = "update" if existing is not None else "create (copied from the other colour)"
         return [f"Deployment {self.namespace}/{self.name(colour)}: {verb}, image {self.image}:{version}",
                 f"Service {self.namespace}/{self.service}: selector {self.colour_label}={colour}"]
 
     # ----------------------------------------------------------------- acting
 
     def deploy(self, colour: str, version: str) -> None:
-        image = f"{self.image}:{version}"
+        image = f"{self.image}:{check_image_tag(version, 'version')}"
         label = version if LABEL_VALUE.match(version) else None
         existing = self.deployment(colour)
         source = self.deployment(other(colour))
@@ -176,8 +182,7 @@ class K8sPlatform:
                       self.name(colour), self.namespace, patch)
             return
         if source is None:
-            raise DeployError(msg=f"neither {self.name('blue')} nor {self.name('green')} exists in namespace "
-                                  f"{self.namespace}: create one of them first (the other is copied from it)")
+            raise DeployError(msg=self.nothing_to_copy())
         body = self.apps.api_client.sanitize_for_serialization(source)
         body = {"apiVersion": "apps/v1", "kind": "Deployment",
                 "metadata": {"name": self.name(colour), "namespace": self.namespace,
@@ -197,6 +202,10 @@ class K8sPlatform:
                 container["image"] = image
         self.call(f"creating Deployment {self.name(colour)}", self.apps.create_namespaced_deployment,
                   self.namespace, body)
+
+    def nothing_to_copy(self) -> str:
+        return (f"neither {self.name('blue')} nor {self.name('green')} exists in namespace {self.namespace}: "
+                "create one of them first (the other is copied from it)")
 
     def pod_problems(self, colour: str) -> list[str]:
         pods = self.call("listing pods", self.core.list_namespaced_pod, self.namespace,

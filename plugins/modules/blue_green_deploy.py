@@ -22,9 +22,17 @@ description:
   - The previous colour keeps running (for O(keep_previous_for), or until the next run), so O(state=rolled_back)
     switches back at once. O(to_version) names any version that was live before; one that is no longer running
     is deployed again through the same checks.
-  - O(state=rolled_back) without O(to_version) undoes the last deploy. It never switches to a kept colour whose
-    version failed its checks there (a failed deploy overwrote the kept version), and after a rollback, running
-    it again changes nothing (it does not flip back to what it undid); name an older version with O(to_version).
+  - O(state=rolled_back) without O(to_version) undoes the last deploy. It switches only to a version the history
+    records as having been live on the kept colour. A kept colour the history does not know (both colours
+    started before this module managed them) first passes the readiness and smoke checks a deploy runs, and
+    with no O(smoke_checks) the rollback refuses (nothing proves that colour good). It never switches to a kept
+    colour whose version failed its checks there (a failed deploy overwrote the kept version). The same holds
+    for O(to_version) naming the kept colour's version. A refused rollback moves nothing and says why and where
+    the traffic is.
+  - After a rollback, running it again changes nothing (it does not flip back to what it undid); name an older
+    version with O(to_version).
+  - After a real deploy or rollback the module reads back which colour has the traffic and which version it
+    runs; the task fails when that is not the expected version, ready.
   - Deploy history (versions, colours, times, who and why) is kept on the platform itself (an annotation of the
     Service; a state file beside the compose project).
   - Traffic moves only inside a maintenance window (O(windows)) or with an emergency approval (O(emergency)).
@@ -35,7 +43,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Returns the plan (from, to, objects that would change) and changes nothing.
+    details:
+      - Returns the plan (from, to, objects that would change, and whether a kept colour is checked before it
+        gets traffic) and changes nothing. It validates every option and refuses what a real run would refuse.
   diff_mode:
     support: partial
     details: The traffic move, as before and after.
@@ -64,10 +74,14 @@ options:
     description: Image repository; O(version) is its tag. Required unless O(state=status).
     type: str
   version:
-    description: Image tag to deploy, for O(state=deployed).
+    description:
+      - Image tag to deploy, for O(state=deployed); Docker's tag grammar (letters, digits, C(_), C(.) and C(-),
+        starting with a letter, digit or C(_), at most 128 characters).
     type: str
   to_version:
-    description: For O(state=rolled_back), the version to go back to; the kept previous one when unset.
+    description:
+      - For O(state=rolled_back), the version to go back to; the kept previous one when unset. An image tag, as
+        O(version).
     type: str
   ready_timeout:
     description: Seconds to wait for the idle colour to be ready before giving up (traffic does not move).
@@ -75,7 +89,8 @@ options:
     default: 300
   smoke_checks:
     description:
-      - Checks run against the idle colour before it gets traffic. An HTTP check has C(path), C(status)
+      - Checks run against the idle colour before it gets traffic; for O(state=rolled_back), against a kept colour
+        the history does not record as live (without them such a rollback refuses). An HTTP check has C(path), C(status)
         (default 200) and optionally C(contains) (text the body must hold). A command check has C(command), an
         argv list (no shell) that must exit 0; it gets E(BG_TARGET), E(BG_COLOUR), E(BG_VERSION) in its environment.
         Each check may set C(name), C(timeout) (seconds, default 5), C(retries) (default 3) and C(delay) (default 0.5).
@@ -86,6 +101,11 @@ options:
     description: Checks run through the front after the switch; a failure switches traffic back. Default O(smoke_checks).
     type: list
     elements: dict
+  version_check_path:
+    description:
+      - A path (for example V(/version)) whose body must contain the version going live; the check is added
+        to the smoke and the post-switch checks, also for a rollback (with the version it goes back to).
+    type: str
   migration:
     description: A hook run after the idle colour is ready and before the smoke checks.
     type: dict
@@ -201,14 +221,22 @@ EXAMPLES = r"""
     windows: "{{ maintenance_windows }}"
     window: weekly
 
-- name: Roll back at once to what ran before
+- name: Roll back at once to what ran before (a kept colour the history does not know is checked first)
   streamops.maintenance.blue_green_deploy:
     state: rolled_back
     platform: kubernetes
     app: stream-api
     image: registry.internal/stream-api
     kubernetes: {namespace: stream-systems}
+    smoke_checks:
+      - {path: /health}
+    version_check_path: /version
     emergency: {approved_by: oncall, reason: "errors after deploy", ticket: INC-77}
+  register: rollback
+
+- name: The live version the module read back after the rollback
+  ansible.builtin.debug:
+    msg: "{{ (rollback.records | selectattr('action', 'equalto', 'live') | first).detail }}"
 
 - name: VitalStream api-gateway behind nginx
   streamops.maintenance.blue_green_deploy:
@@ -237,6 +265,42 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+records:
+  description:
+    - The result records (see C(docs/records.md)). For O(state=deployed) and O(state=rolled_back), first the
+      change itself, name C(<app> <version>), action V(deploy) or V(rollback), status V(done), V(planned)
+      (check mode), V(unchanged) or V(failed), C(before) and C(after) with C(colour) and C(version) (C(after)
+      is the plan's target in check mode, where the traffic is after a failure).
+    - Then one record per step, name C(<app>-<colour>), action the step (V(deployed), V(ready), V(migration),
+      V(switched), V(switched back), V(migration rollback), V(retired)), status V(done), V(ok) or V(failed),
+      with its C(seconds).
+    - One record per smoke and post-switch check, name C(<check> <target>), action V(smoke) or V(post_check),
+      status V(ok) or V(failed), the detail saying what was asked and answered.
+    - After a real deploy or rollback, the live version read back from the platform, name C(<app> live version),
+      action V(live), C(after) with C(colour), C(version) and C(ready); V(ok) when the colour with the traffic
+      runs the expected version and is ready, else V(failed) and the task fails.
+    - For O(state=status), one record per colour, name C(<app>-<colour>), action V(status), status V(ok),
+      C(after) with C(exists), C(version), C(ready), C(replicas), C(keep_until) and C(live).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {name: stream-api 2026.11.2, action: deploy, status: done, detail: "2026.11.2 is live on green; 2026.11.1 kept on blue",
+       before: {colour: blue, version: 2026.11.1}, after: {colour: green, version: 2026.11.2}, seconds: 21.4}
+    - {name: stream-api-green, action: switched, status: done, detail: "traffic moved from blue to green (2026.11.2)",
+       before: null, after: null, seconds: 0.41}
+    - {name: "GET /health http://10.0.0.7:8080", action: smoke, status: ok, detail: "http://10.0.0.7:8080/health: HTTP 200",
+       before: null, after: null, seconds: 0.01}
+    - {name: stream-api live version, action: live, status: ok,
+       detail: "green has the traffic and runs 2026.11.2 (ready; expected 2026.11.2 on green)",
+       before: null, after: {colour: green, version: 2026.11.2, ready: true}, seconds: 0.05}
+window:
+  description:
+    - The window decision, the same dict every module of the collection returns when it consults a window (see
+      the maintenance_window module's RV(streamops.maintenance.maintenance_window#module:window)).
+    - Also in the failed result when the window refused the switch.
+  returned: when a deploy or rollback consulted the window (something would move)
+  type: dict
 active_before:
   description: Colour that had the traffic before.
   returned: state deployed or rolled_back
@@ -254,19 +318,9 @@ version_after:
   returned: state deployed or rolled_back
   type: str
 plan:
-  description: From (colour, version), to (colour, version), and the objects that change.
-  returned: when something would change
+  description: From (colour, version), to (colour, version), and the changes, in order (empty when nothing would move).
+  returned: state deployed or rolled_back
   type: dict
-checks:
-  description: Each smoke and post-switch check with its target, result and detail.
-  returned: state deployed or rolled_back
-  type: list
-  elements: dict
-steps:
-  description: What was done, with the seconds since the start (the switch with its own duration).
-  returned: state deployed or rolled_back
-  type: list
-  elements: dict
 active:
   description: Colour with the traffic.
   returned: state status
@@ -301,6 +355,7 @@ def argument_spec() -> dict:
         ready_timeout=dict(type="int", default=300),
         smoke_checks=dict(type="list", elements="dict", default=[]),
         post_checks=dict(type="list", elements="dict"),
+        version_check_path=dict(type="str"),
         migration=dict(type="dict", options=dict(
             command=dict(type="list", elements="str"),
             rollback_command=dict(type="list", elements="str"),

@@ -29,7 +29,8 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.blue_green i
     parse_checks,
 )
 from ansible_collections.streamops.maintenance.plugins.module_utils.platform_compose import ComposePlatform
-from lab.harness.base import free_port, pid_alive
+from ansible_collections.streamops.maintenance.plugins.module_utils.records import result_problems
+from lab.harness.base import free_port, pid_alive, wait_for
 from lab.harness.compose_app import PROJECT_LABEL, compose_command, remove_project
 from lab.harness.docker_engine import DockerEngine
 from lab.harness.nginx import NginxFront
@@ -38,9 +39,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "lab" / "compose" / "bluegreen" / "docker-compose.yml"
-IMAGE = "streamops-lab/bg-app"
+# Per session: another session's teardown removes only its own tags.
+IMAGE = f"streamops-lab/bg-app-{uuid.uuid4().hex[:6]}"
 # All tags of the lab busybox image; bin/app.sh picks the behaviour from the version.
-VERSIONS = ("v1", "v2", "v3-never-ready", "v4-smoke-fail", "v5-crash")
+VERSIONS = ("v1", "v2", "v3-never-ready", "v4-smoke-fail", "v5-crash", "v2-smoke500")
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -221,7 +223,7 @@ def test_happy_path_blue_then_green_keeps_blue(stack: Stack) -> None:
     assert status["active"] == "green"
     assert [(e["version"], e["result"]) for e in status["history"] if e["action"] == "deploy"] == [
         ("v1", "live"), ("v2", "live")]
-    assert Path(stack.platform.state_file).parent == Path(stack.platform.project_dir)
+    assert Path(stack.platform.state.path).parent == Path(stack.platform.compose.project_dir)
 
 
 def test_deploying_the_active_version_again_changes_nothing(stack: Stack) -> None:
@@ -241,7 +243,8 @@ def test_previous_colour_is_stopped_once_its_keep_time_is_over(stack: Stack) -> 
     assert stack.platform.colours()["blue"].keep_until is not None
     # The next run (nothing to deploy) finds blue's keep time over and stops it; green keeps the traffic.
     again = stack.deploy("v2")
-    assert again.changed and [s["step"] for s in again.steps] == ["retired"], again.steps
+    steps = [r["action"] for r in again.records if r["action"] not in ("deploy", "live")]
+    assert again.changed and steps == ["retired"], again.records
     blue = stack.platform.colours()["blue"]
     assert (blue.exists, blue.replicas, blue.ready, blue.keep_until) == (True, 0, False, None)
     assert {c.status for c in stack.engine.client().containers.list(
@@ -334,7 +337,7 @@ def test_no_request_fails_during_switches(stack: Stack) -> None:
 
 def test_nginx_rejecting_the_config_restores_the_upstream(stack: Stack) -> None:
     assert not stack.deploy("v1").failed
-    upstream = Path(stack.platform.nginx_upstream_file)
+    upstream = Path(stack.platform.front.upstream_file)
     before = upstream.read_text()
     (upstream.parent / "extra" / "broken.conf").write_text("this_is_no_directive on;\n")
     with pytest.raises(DeployError) as caught:
@@ -359,12 +362,12 @@ with patch_module_args(json.loads(sys.argv[1])):
 
 
 def module_args(stack: Stack, **args: object) -> dict:
-    platform = stack.platform
+    compose, front = stack.platform.compose, stack.platform.front
     return {"platform": "compose", "app": stack.app, "image": IMAGE, "windows": ALWAYS, "ready_timeout": 30,
-            "compose": {"project_dir": platform.project_dir, "compose_file": platform.compose_file,
-                        "ports": dict(platform.ports), "nginx_upstream_file": platform.nginx_upstream_file,
-                        "nginx_conf": platform.nginx_conf, "nginx_binary": platform.nginx_binary,
-                        "front_url": platform.front_url, "docker_host": platform.docker_host},
+            "compose": {"project_dir": compose.project_dir, "compose_file": compose.compose_file,
+                        "ports": dict(stack.platform.ports), "nginx_upstream_file": front.upstream_file,
+                        "nginx_conf": front.conf, "nginx_binary": front.binary,
+                        "front_url": front.front_url, "docker_host": compose.docker_host},
             "smoke_checks": [{"path": "/version", "contains": str(args.get("version") or "v")}], **args}
 
 
@@ -379,6 +382,7 @@ def run_module(stack: Stack, capsys: pytest.CaptureFixture, **args: object) -> t
         blue_green_deploy.main()
     result = json.loads(capsys.readouterr().out)
     assert result.get("failed", False) == (exited.value.code != 0)
+    assert result_problems(result, check_mode=bool(args.get("_ansible_check_mode"))) == [], result
     return result.get("failed", False), result
 
 
@@ -389,13 +393,21 @@ def test_the_module_deploys_reports_and_rolls_back(stack: Stack, capsys: pytest.
     failed, result = run_module(stack, capsys, state="deployed", version="v2", _ansible_check_mode=True)
     assert not failed and result["changed"] and result["plan"]["to"] == {"colour": "green", "version": "v2"}
     assert stack.front() == "v1" and stack.container_ids("green") == []
+    assert [r["status"] for r in result["records"]] == ["planned"] and "window" in result
     failed, result = run_module(stack, capsys, state="deployed", version="v2")
     assert not failed and stack.front() == "v2"
+    assert [(r["action"], r["status"]) for r in result["records"]] == [
+        ("deploy", "done"), ("deployed", "done"), ("ready", "ok"), ("smoke", "ok"), ("switched", "done"),
+        ("post_check", "ok"), ("live", "ok")]
+    assert result["records"][-1]["after"] == {"colour": "green", "version": "v2", "ready": True}
     failed, status = run_module(stack, capsys, state="status")
     assert status["active"] == "green" and status["colours"]["blue"]["version"] == "v1"
     assert status["history"][0]["reason"] == "first"
+    assert [(r["name"], r["after"]["version"], r["after"]["live"]) for r in status["records"]] == [
+        (f"{stack.app}-blue", "v1", False), (f"{stack.app}-green", "v2", True)]
     failed, result = run_module(stack, capsys, state="rolled_back")
     assert not failed and result["version_after"] == "v1" and stack.front() == "v1"
+    assert result["records"][0]["name"] == f"{stack.app} v1" and result["records"][0]["status"] == "done"
 
 
 def test_killed_mid_deploy_then_rerun_converges(stack: Stack, capsys: pytest.CaptureFixture) -> None:
@@ -423,3 +435,102 @@ def test_killed_mid_deploy_then_rerun_converges(stack: Stack, capsys: pytest.Cap
     assert stack.front() == "v2"
     bodies = [body for _began, _ended, body, _error in poller.samples]
     assert bodies and all(body in ("v1", "v2") for body in bodies), [s for s in poller.samples if s[2] is None][:3]
+
+
+# --------------------------------------------------------------------------- rollback to a known-good version only
+
+
+def start_by_hand(stack: Stack, colour: str, version: str) -> None:
+    """What an operator did before the collection managed the app: `compose up` of one colour, by hand."""
+    env = stack.engine.docker_env()
+    for var in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES"):
+        env.pop(var, None)
+    env.update({"APP_IMAGE": f"{IMAGE}:{version}", "APP_VERSION": version,
+                "APP_PORT": str(stack.platform.ports[colour]), "APP_COLOUR": colour})
+    subprocess.run([*compose_command(stack.engine.host), "-p", f"{stack.app}-{colour}",  # noqa: S603
+                    "-f", str(COMPOSE_FILE), "up", "-d"], env=env, check=True, capture_output=True, timeout=180)
+    wait_for(lambda: stack.platform.colours()[colour].ready, timeout=30, what=f"{version} healthy on {colour}")
+
+
+def point_front_by_hand(stack: Stack, colour: str) -> None:
+    """The operator's nginx upstream (the harness's own form, not the module's) and a reload."""
+    upstream = Path(stack.platform.front.upstream_file)
+    upstream.write_text(f"upstream {stack.app} {{ server 127.0.0.1:{stack.platform.ports[colour]}; }}\n")
+    subprocess.run([stack.nginx.binary, "-s", "reload", "-c", str(stack.nginx.conf)],  # noqa: S603
+                   check=True, capture_output=True, timeout=30)
+    expected = stack.direct(colour)
+    wait_for(lambda: get(stack.nginx.url + "/version") == (200, expected), timeout=15,
+             what=f"nginx routing to {colour}")
+
+
+@pytest.fixture
+def by_hand(stack: Stack) -> Stack:
+    """Both colours started outside the module, no deploy history: blue v1 live, green v2-smoke500, whose
+    /health answers HTTP 500 (it is ready: its healthcheck probes /ready)."""
+    start_by_hand(stack, "blue", "v1")
+    start_by_hand(stack, "green", "v2-smoke500")
+    point_front_by_hand(stack, "blue")
+    assert stack.front() == "v1" and stack.platform.active() == "blue"
+    assert get(stack.platform.targets("green")[0] + "/health")[0] == 500
+    assert not Path(stack.platform.state.path).exists()
+    return stack
+
+
+HEALTH = [{"path": "/health", "retries": 2, "delay": 0.2}]
+
+
+def test_a_rollback_without_history_never_switches_to_a_kept_version_that_fails_its_smoke_check(
+        by_hand: Stack, capsys: pytest.CaptureFixture) -> None:
+    stack = by_hand
+    upstream = Path(stack.platform.front.upstream_file).read_text()
+    containers = {colour: stack.container_ids(colour) for colour in ("blue", "green")}
+    poller = Poller(stack.nginx.url + "/version")
+    poller.start()
+    try:
+        # Check mode: the plan says green is checked first.
+        failed, planned = run_module(stack, capsys, state="rolled_back", smoke_checks=HEALTH, _ansible_check_mode=True)
+        assert not failed and planned["changed"], planned["msg"]
+        assert planned["plan"]["changes"][0].startswith("check green (v2-smoke500) first, as a deploy does")
+        assert planned["records"][0]["status"] == "planned"
+        # Nothing proves green good without smoke checks: refused before anything.
+        failed, bare = run_module(stack, capsys, state="rolled_back", smoke_checks=[])
+        assert failed and "nothing proves it good" in bare["msg"] and "traffic stays on blue (v1)" in bare["msg"]
+        # With the smoke check: green is checked, fails, and gets no traffic; so for to_version naming it.
+        for extra in ({}, {"to_version": "v2-smoke500"}):
+            failed, result = run_module(stack, capsys, state="rolled_back", smoke_checks=HEALTH, **extra)
+            assert failed and not result["changed"], result["msg"]
+            assert "smoke checks on green failed" in result["msg"] and "HTTP 500" in result["msg"], result["msg"]
+            assert "traffic stays on blue (v1)" in result["msg"]
+            assert result["active_after"] == "blue" and result["version_after"] is None
+            assert [(r["action"], r["status"]) for r in result["records"]] == [
+                ("rollback", "failed"), ("ready", "ok"), ("smoke", "failed"), ("live", "ok")]
+            assert result["records"][0]["name"] == f"{stack.app} v2-smoke500"
+            assert set(result["window"]) >= {"allowed", "mode", "msg"}
+        time.sleep(0.2)
+    finally:
+        poller.stop()
+    bodies = {body for _began, _ended, body, _error in poller.samples}
+    assert len(poller.samples) > 20 and bodies == {"v1"}, [s for s in poller.samples if s[2] != "v1"][:3]
+    assert stack.front() == "v1" and Path(stack.platform.front.upstream_file).read_text() == upstream
+    assert not Path(stack.platform.state.path).exists()
+    failed, status = run_module(stack, capsys, state="status")
+    assert status["history"] == [] and status["active"] == "blue"
+    assert {colour: stack.container_ids(colour) for colour in ("blue", "green")} == containers
+
+
+def test_a_rollback_without_history_checks_a_healthy_kept_version_then_switches(
+        stack: Stack, capsys: pytest.CaptureFixture) -> None:
+    start_by_hand(stack, "blue", "v1")
+    start_by_hand(stack, "green", "v2")
+    point_front_by_hand(stack, "blue")
+    failed, result = run_module(stack, capsys, state="rolled_back", smoke_checks=HEALTH)
+    assert not failed and result["changed"], result["msg"]
+    assert result["msg"] == "rolled back to v2 on green; v1 kept on blue"
+    assert [(r["action"], r["status"]) for r in result["records"]] == [
+        ("rollback", "done"), ("ready", "ok"), ("smoke", "ok"), ("switched", "done"), ("post_check", "ok"),
+        ("live", "ok")]
+    assert result["records"][0]["after"] == {"colour": "green", "version": "v2"}
+    assert stack.front() == "v2" and stack.platform.active() == "green"
+    failed, status = run_module(stack, capsys, state="status")
+    assert [(e["action"], e["version"], e["result"]) for e in status["history"]] == [
+        ("rollback", "v2", "switching"), ("rollback", "v2", "live")]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from string import Template
 
@@ -19,6 +20,7 @@ import docker
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.streamops.maintenance.plugins.module_utils.records import result_problems
 from ansible_collections.streamops.maintenance.plugins.modules import blue_green_deploy
 from lab.harness.base import free_port, wait_for
 from lab.k8s.control import STREAM_API_SCRIPT
@@ -30,7 +32,8 @@ WEEKLY = [{"name": "weekly", "rrule": "FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=0"
 OUTSIDE = "2026-11-24T15:00:00Z"
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # The lab's own stream-api app: it picks its behaviour from its version label (all tags are the
-# same busybox image): "never-ready" never serves /health, "smoke-fail" serves a wrong /version.
+# same busybox image): "never-ready" serves nothing, "smoke-fail" serves a wrong /version, "smoke500"
+# answers /health with HTTP 500 (its readiness probe asks /ready, which it passes).
 APP = STREAM_API_SCRIPT
 MANIFEST = Template("""
 apiVersion: apps/v1
@@ -60,7 +63,7 @@ spec:
               valueFrom: {fieldRef: {fieldPath: "metadata.labels['app.kubernetes.io/version']"}}
           ports: [{name: http, containerPort: $port}]
           readinessProbe:
-            exec: {command: [wget, -q, -Y, "off", -O, /dev/null, "http://127.0.0.1:$port/health"]}
+            exec: {command: [wget, -q, -Y, "off", -O, /dev/null, "http://127.0.0.1:$port/ready"]}
             periodSeconds: 1
 """)
 SERVICE = """
@@ -78,7 +81,7 @@ def images(k8s_cluster):
     client = docker.DockerClient(base_url=k8s_cluster.info.docker_host)
     try:
         base = client.images.get(k8s_cluster.image)
-        for tag in ("v1", "v2", "v3", "v4-never-ready", "v5-smoke-fail"):
+        for tag in ("v1", "v2", "v3", "v4-never-ready", "v5-smoke-fail", "v2-smoke500"):
             base.tag("bg-app", tag)
         yield "bg-app"
     finally:
@@ -126,6 +129,7 @@ def run(k8s_cluster, estate, capsys, **args):
         blue_green_deploy.main()
     result = json.loads(capsys.readouterr().out)
     assert result.get("failed", False) == (exited.value.code != 0)
+    assert result_problems(result, check_mode=bool(args.get("_ansible_check_mode"))) == [], result
     return result.get("failed", False), result
 
 
@@ -187,7 +191,7 @@ def test_rollback_is_instant_and_can_name_an_older_version(k8s_cluster, estate, 
     failed, result = run(k8s_cluster, estate, capsys, state="rolled_back")
     assert not failed and result["version_after"] == "v2", result
     assert front_versions(k8s_cluster, estate["namespace"]) == ["v2"]
-    switched = next(step for step in result["steps"] if step["step"] == "switched")
+    switched = next(record for record in result["records"] if record["action"] == "switched")
     assert switched["seconds"] < 2
     failed, result = run(k8s_cluster, estate, capsys, state="rolled_back", to_version="v1")
     assert not failed and result["version_after"] == "v1", result
@@ -199,10 +203,13 @@ def test_rollback_is_instant_and_can_name_an_older_version(k8s_cluster, estate, 
 def test_traffic_does_not_move_outside_the_window(k8s_cluster, estate, capsys):
     failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v2", windows=WEEKLY, now=OUTSIDE)
     assert failed and "refusing to switch traffic to v2" in result["msg"]
+    assert result["window"]["allowed"] is False and result["window"]["next_window"] == "weekly"
+    assert [(r["action"], r["status"]) for r in result["records"]] == [("deploy", "failed")]
     assert front_versions(k8s_cluster, estate["namespace"]) == ["v1"]
     failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v2", windows=WEEKLY, now=OUTSIDE,
                          emergency={"approved_by": "oncall", "reason": "CVE fix", "ticket": "INC-9"})
     assert not failed, result
+    assert result["window"]["mode"] == "emergency" and result["window"]["emergency"]["ticket"] == "INC-9"
     assert front_versions(k8s_cluster, estate["namespace"]) == ["v2"]
 
 
@@ -247,3 +254,108 @@ def test_killed_mid_deploy_then_rerun_converges_with_healthy_traffic_throughout(
         poller.join(5)
     assert front_versions(k8s_cluster, ns) == ["v2"]
     assert seen and all(versions in (["v1"], ["v2"]) for versions in seen), sorted(map(str, seen))[-5:]
+
+
+# --------------------------------------------------------------------------- rollback to a known-good version only
+
+HEALTH = [{"path": "/health", "retries": 2, "delay": 0.2}]
+
+
+def start_green_by_hand(k8s_cluster, estate, version):
+    """What an operator did before the collection managed the app: green scaled up with ``version`` by kubectl."""
+    patch = {"spec": {"replicas": 1, "template": {
+        "metadata": {"labels": {"app.kubernetes.io/version": version}},
+        "spec": {"containers": [{"name": "bgapp", "image": f"bg-app:{version}"}]}}}}
+    ns = estate["namespace"]
+    k8s_cluster.kubectl("patch", "deployment", "bgapp-green", "-p", json.dumps(patch), namespace=ns)
+    k8s_cluster.kubectl("rollout", "status", "deployment/bgapp-green", "--timeout=60s", namespace=ns)
+
+
+def service(k8s_cluster, namespace):
+    found = json.loads(k8s_cluster.kubectl("get", "service", "bgapp", "-o", "json", namespace=namespace))
+    return found["spec"]["selector"], found["metadata"].get("annotations") or {}
+
+
+def status_of(url):
+    try:
+        with DIRECT.open(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+class FrontPoller(threading.Thread):
+    """What traffic through the Service gets (GET /version on each of its endpoints), every 20 ms, until stopped."""
+
+    def __init__(self, k8s_cluster, namespace):
+        from kubernetes import client  # noqa: PLC0415
+
+        super().__init__(daemon=True)
+        self.core = client.CoreV1Api(k8s_cluster.api_client())
+        self.namespace = namespace
+        self.seen, self.done = [], threading.Event()
+
+    def versions(self):
+        found = self.core.read_namespaced_endpoints("bgapp", self.namespace)
+        return sorted({get(f"http://{address.ip}:{port.port}/version") for subset in found.subsets or []
+                       for address in subset.addresses or [] for port in subset.ports or []})
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                self.seen.append(self.versions() or ["(no endpoint)"])
+            except (OSError, ValueError) as exc:
+                self.seen.append([f"error: {exc}"])
+            time.sleep(0.02)
+
+    def stop(self):
+        self.done.set()
+        self.join(5)
+
+
+def test_a_rollback_without_history_never_switches_to_a_kept_version_that_fails_its_smoke_check(
+        k8s_cluster, estate, capsys):
+    ns = estate["namespace"]
+    start_green_by_hand(k8s_cluster, estate, "v2-smoke500")
+    green = f"http://127.0.0.1:{estate['ports']['green']}"
+    assert status_of(green + "/health") == 500 and get(green + "/version") == "v2-smoke500"
+    before = service(k8s_cluster, ns)
+    assert before[0]["color"] == "blue" and not any("blue-green-history" in key for key in before[1])
+    poller = FrontPoller(k8s_cluster, ns)
+    poller.start()
+    try:
+        failed, planned = run(k8s_cluster, estate, capsys, state="rolled_back", smoke_checks=HEALTH,
+                              _ansible_check_mode=True)
+        assert not failed and planned["changed"], planned["msg"]
+        assert planned["plan"]["changes"][0].startswith("check green (v2-smoke500) first, as a deploy does")
+        failed, bare = run(k8s_cluster, estate, capsys, state="rolled_back", smoke_checks=[])
+        assert failed and "nothing proves it good" in bare["msg"] and "traffic stays on blue (v1)" in bare["msg"]
+        for extra in ({}, {"to_version": "v2-smoke500"}):
+            failed, result = run(k8s_cluster, estate, capsys, state="rolled_back", smoke_checks=HEALTH, **extra)
+            assert failed and not result["changed"], result["msg"]
+            assert "smoke checks on green failed" in result["msg"] and "HTTP 500" in result["msg"], result["msg"]
+            assert "traffic stays on blue (v1)" in result["msg"] and result["active_after"] == "blue"
+            assert [(r["action"], r["status"]) for r in result["records"]] == [
+                ("rollback", "failed"), ("ready", "ok"), ("smoke", "failed"), ("live", "ok")]
+        time.sleep(0.3)
+    finally:
+        poller.stop()
+    assert len(poller.seen) > 20 and all(versions == ["v1"] for versions in poller.seen), sorted(map(str, poller.seen))[-5:]
+    assert service(k8s_cluster, ns) == before
+    assert front_versions(k8s_cluster, ns) == ["v1"]
+    # Green is left as it was: running, ready, without traffic.
+    assert get(green + "/version") == "v2-smoke500"
+
+
+def test_a_rollback_without_history_checks_a_healthy_kept_version_then_switches(k8s_cluster, estate, capsys):
+    ns = estate["namespace"]
+    start_green_by_hand(k8s_cluster, estate, "v2")
+    failed, result = run(k8s_cluster, estate, capsys, state="rolled_back", smoke_checks=HEALTH)
+    assert not failed and result["msg"] == "rolled back to v2 on green; v1 kept on blue", result["msg"]
+    assert [(r["action"], r["status"]) for r in result["records"]] == [
+        ("rollback", "done"), ("ready", "ok"), ("smoke", "ok"), ("switched", "done"), ("post_check", "ok"),
+        ("live", "ok")]
+    assert front_versions(k8s_cluster, ns) == ["v2"]
+    assert service(k8s_cluster, ns)[0]["color"] == "green"
+    failed, status = run(k8s_cluster, estate, capsys, state="status")
+    assert [(e["action"], e["result"]) for e in status["history"]] == [("rollback", "switching"), ("rollback", "live")]

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Blue/green test app: busybox httpd on 127.0.0.1:${APP_PORT} serving
-#   /health  "ok" (absent when the version contains "never-ready")
+#   /ready   "ok": what the healthcheck probes (absent when the version contains "never-ready")
+#   /health  "ok", what the smoke checks ask (absent when the version contains "never-ready";
+#            HTTP 500 when it contains "smoke500": ready, but its own health check fails)
 #   /version the version ("broken" when it contains "smoke-fail")
 #   /colour  blue or green
 # and exits 3 at once when the version contains "crash".
@@ -14,7 +16,15 @@ www=/tmp/www
 mkdir -p "$www"
 case "$APP_VERSION" in
     *never-ready*) ;;
-    *) printf 'ok' >"$www/health" ;;
+    *smoke500*)
+        printf 'ok' >"$www/ready"
+        # busybox httpd answers a directory without index.html from cgi-bin/index.cgi (after a
+        # redirect to /health/): the one way it has to answer a path with an error status.
+        mkdir -p "$www/health" "$www/cgi-bin"
+        printf '#!/bin/sh\nprintf "HTTP/1.0 500 Internal Server Error\\r\\nContent-Type: text/plain\\r\\n\\r\\nunhealthy\\n"\n' \
+            >"$www/cgi-bin/index.cgi"
+        chmod 755 "$www/cgi-bin/index.cgi" ;;
+    *) printf 'ok' >"$www/ready"; printf 'ok' >"$www/health" ;;
 esac
 case "$APP_VERSION" in
     *smoke-fail*) printf 'broken' >"$www/version" ;;

@@ -14,19 +14,23 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.blue_green i
     ColourState,
     DeployError,
     Options,
+    check_image_tag,
     parse_checks,
     passed_checks,
 )
 from ansible_collections.streamops.maintenance.plugins.module_utils.blue_green_runner import validate
 from ansible_collections.streamops.maintenance.plugins.module_utils.errors import WindowClosedError
+from ansible_collections.streamops.maintenance.plugins.module_utils.records import WINDOW_KEYS, result_problems
 from ansible_collections.streamops.maintenance.plugins.module_utils.window import guard_from_params
 
 
 class MemoryPlatform:
     kind = "memory"
 
-    def __init__(self, live="v1", ready_fails=False):
-        self.states = {"blue": ColourState("blue", True, live, True, 1), "green": ColourState("green")}
+    def __init__(self, live="v1", ready_fails=False, kept=None):
+        # ``kept``: a version green already runs, ready (started by hand, before any history).
+        green = ColourState("green", True, kept, True, 1) if kept else ColourState("green")
+        self.states = {"blue": ColourState("blue", True, live, True, 1), "green": green}
         self.traffic = "blue"
         self.ready_fails = ready_fails
         self.log = []
@@ -75,7 +79,7 @@ class MemoryPlatform:
 
 
 def options(**overrides):
-    values = {"version": "v2", "ready_timeout": 5, "smoke": [], "post": []}
+    values = {"version": "v2", "ready_timeout": 5, "smoke": [], "post": [], "app": "api"}
     values.update(overrides)
     return Options(**values)
 
@@ -152,6 +156,7 @@ def test_rollback_needs_a_ready_kept_colour_and_expired_keeps_are_retired():
     ({"state": "deployed", "version": "v2", "smoke_checks": [{"command": "curl x"}]}, "list of strings"),
     ({"state": "deployed", "version": "v2", "smoke_checks": [{"pth": "/"}]}, "unknown key(s) pth"),
     ({"state": "deployed", "version": "v2", "migration": {"rollback_command": ["x"]}}, "needs migration.command"),
+    ({"state": "deployed", "version": "v2", "version_check_path": "version"}, "version_check_path 'version' must start"),
 ])
 def test_bad_input_is_named(params, message):
     with pytest.raises(DeployError) as caught:
@@ -230,3 +235,171 @@ def test_a_rollback_run_twice_does_not_flip_back():
 ])
 def test_passed_checks_reads_the_latest_record_of_the_colour(history, colour, version, expected):
     assert passed_checks(history, colour, version) is expected
+
+
+# --------------------------------------------------------------------------- the image tag rule
+
+TAG_RULE = "is not an image tag: letters, digits, '_', '.' and '-', starting with a letter, digit or '_', at most 128 characters"
+
+
+@pytest.mark.parametrize("value", ["v1", "2026.11.1", "_build-7", "a" * 128, "V2.0_rc-1"])
+def test_docker_tags_pass(value):
+    assert check_image_tag(value, "version") == value
+
+
+@pytest.mark.parametrize("option, value", [
+    ("version", "v 2"), ("version", "v2:latest"), ("version", "-v2"), ("version", ".v2"), ("version", "a" * 129),
+    ("version", "v2\n"), ("version", ""), ("to_version", "team/v1"), ("to_version", "v1@sha256"),
+])
+def test_anything_else_is_refused_with_the_rule(option, value):
+    params = {"state": "deployed" if option == "version" else "rolled_back", "ready_timeout": 300, option: value}
+    if option == "version" and not value:
+        params["version"] = "x"
+        with pytest.raises(DeployError, match=f"version '' {TAG_RULE}"):
+            check_image_tag(value, "version")
+        return
+    with pytest.raises(DeployError) as caught:
+        validate(params)
+    assert caught.value.msg == f"{option} '{value}' {TAG_RULE}"
+
+
+# --------------------------------------------------------------------------- records
+
+
+def result_of(outcome):
+    return {"changed": outcome.changed, "failed": outcome.failed, "msg": outcome.msg, "records": outcome.records}
+
+
+def actions(outcome):
+    return [(r["action"], r["status"]) for r in outcome.records]
+
+
+def test_a_deploy_reports_the_change_each_step_each_check_and_the_live_version():
+    platform = MemoryPlatform()
+    outcome = BlueGreen(platform, None, options(smoke=command_check(0), post=command_check(0)),
+                        check_mode=False).deploy("v2")
+    assert result_problems(result_of(outcome)) == [] and outcome.changed
+    assert actions(outcome) == [("deploy", "done"), ("deployed", "done"), ("ready", "ok"), ("smoke", "ok"),
+                                ("switched", "done"), ("post_check", "ok"), ("live", "ok")]
+    main, live = outcome.records[0], outcome.records[-1]
+    assert main["name"] == "api v2" and main["before"] == {"colour": "blue", "version": "v1"}
+    assert main["after"] == {"colour": "green", "version": "v2"}
+    assert live["name"] == "api live version" and live["after"] == {"colour": "green", "version": "v2", "ready": True}
+    assert outcome.records[1]["name"] == "api-green" and all(r["seconds"] is not None for r in outcome.records[1:])
+
+
+def test_a_failed_switch_reports_the_way_back_and_where_the_traffic_is():
+    platform = MemoryPlatform()
+    outcome = BlueGreen(platform, None, options(post=command_check(3)), check_mode=False).deploy("v2")
+    assert result_problems(result_of(outcome)) == [] and outcome.failed
+    assert actions(outcome) == [("deploy", "failed"), ("deployed", "done"), ("ready", "ok"), ("switched", "done"),
+                                ("post_check", "failed"), ("switched back", "done"), ("live", "ok")]
+    assert outcome.records[0]["after"] == {"colour": "blue", "version": "v1"}
+
+
+def test_check_mode_plans_and_a_live_version_is_unchanged():
+    platform = MemoryPlatform()
+    planned = BlueGreen(platform, None, options(), check_mode=True).deploy("v2")
+    assert result_problems(result_of(planned), check_mode=True) == [] and planned.changed
+    assert actions(planned) == [("deploy", "planned")] and planned.records[0]["after"] == planned.plan["to"]
+    same = BlueGreen(platform, None, options(), check_mode=False).deploy("v1")
+    assert result_problems(result_of(same)) == [] and not same.changed
+    assert actions(same) == [("deploy", "unchanged"), ("live", "ok")]
+
+
+def test_a_live_version_that_reads_back_wrong_fails_the_run():
+    platform = MemoryPlatform()
+    real_switch = platform.switch
+
+    def switch(colour):
+        real_switch(colour)
+        platform.states[colour].ready = False  # e.g. its pods crash right after the switch
+
+    platform.switch = switch
+    outcome = BlueGreen(platform, None, options(), check_mode=False).deploy("v2")
+    assert outcome.failed and "but read back, green has the traffic and runs v2 (not ready" in outcome.msg
+    assert actions(outcome)[-1] == ("live", "failed")
+
+
+def test_a_refused_window_is_a_failed_result_with_the_window_decision():
+    guard = guard_from_params({"windows": [{"name": "w", "rrule": "FREQ=WEEKLY;BYDAY=SU;BYHOUR=2", "duration": "1h"}],
+                               "now": "2026-11-24T15:00:00Z"})
+    flow = BlueGreen(MemoryPlatform(), guard, options(), check_mode=False)
+    with pytest.raises(WindowClosedError) as caught:
+        flow.deploy("v2")
+    outcome = flow.refusal(caught.value)
+    assert result_problems(result_of(outcome)) == [] and outcome.failed and not outcome.changed
+    assert set(outcome.window) == set(WINDOW_KEYS) and outcome.window["allowed"] is False
+    assert actions(outcome) == [("deploy", "failed")] and "refusing to switch traffic to v2" in outcome.msg
+
+
+def test_status_has_one_record_per_colour():
+    platform = MemoryPlatform(kept="v2")
+    status = BlueGreen(platform, None, options(), check_mode=False).status()
+    assert result_problems(status) == [] and status["active"] == "blue"
+    assert [(r["name"], r["action"], r["status"], r["after"]["live"]) for r in status["records"]] == [
+        ("api-blue", "status", "ok", True), ("api-green", "status", "ok", False)]
+    assert status["records"][1]["after"] == {"exists": True, "version": "v2", "ready": True, "replicas": 1,
+                                             "keep_until": None, "live": False}
+
+
+# --------------------------------------------------------------------------- rollback to a known-good version only
+
+
+def test_without_history_or_smoke_checks_a_rollback_refuses():
+    platform = MemoryPlatform(kept="v2-smoke500")
+    with pytest.raises(DeployError) as caught:
+        BlueGreen(platform, None, options(), check_mode=False).rollback()
+    assert "no deploy history records v2-smoke500 on green as live" in caught.value.msg
+    assert "nothing proves it good" in caught.value.msg and "traffic stays on blue (v1)" in caught.value.msg
+    assert platform.log == [] and platform.traffic == "blue" and platform.entries == []
+
+
+@pytest.mark.parametrize("to_version", [None, "v2-smoke500"])
+def test_without_history_the_kept_version_must_pass_the_smoke_checks_first(to_version):
+    platform = MemoryPlatform(kept="v2-smoke500")
+    outcome = BlueGreen(platform, None, options(smoke=command_check(1), to_version=to_version),
+                        check_mode=False).rollback()
+    assert outcome.failed and not outcome.changed and result_problems(result_of(outcome)) == []
+    assert "smoke checks on green failed" in outcome.msg and "traffic stays on blue (v1)" in outcome.msg
+    assert platform.log == [] and platform.traffic == "blue" and platform.entries == []
+    assert actions(outcome) == [("rollback", "failed"), ("ready", "ok"), ("smoke", "failed"), ("live", "ok")]
+
+
+def test_without_history_a_healthy_kept_version_is_checked_then_switched_to():
+    platform = MemoryPlatform(kept="v2")
+    outcome = BlueGreen(platform, None, options(smoke=command_check(0)), check_mode=False).rollback()
+    assert not outcome.failed and outcome.msg == "rolled back to v2 on green; v1 kept on blue"
+    assert platform.traffic == "green" and platform.log == [("switch", "green")]
+    assert actions(outcome) == [("rollback", "done"), ("ready", "ok"), ("smoke", "ok"), ("switched", "done"),
+                                ("live", "ok")]
+    assert [(e["action"], e["result"]) for e in platform.entries] == [("rollback", "switching"), ("rollback", "live")]
+    # Now the history knows both: going back to v1 is the instant switch, no checks needed.
+    again = BlueGreen(platform, None, options(to_version="v1"), check_mode=False).rollback()
+    assert again.version_after == "v1" and platform.traffic == "blue" and not again.failed
+    assert [action for action, _status in actions(again)] == ["rollback", "switched", "live"]
+
+
+def test_check_mode_says_the_kept_version_is_checked_first():
+    platform = MemoryPlatform(kept="v2")
+    outcome = BlueGreen(platform, None, options(smoke=command_check(0)), check_mode=True).rollback()
+    assert outcome.changed and platform.log == [] and result_problems(result_of(outcome), check_mode=True) == []
+    assert outcome.plan["changes"][0].startswith("check green (v2) first, as a deploy does: readiness and 1 smoke")
+    assert outcome.msg.startswith("would check v2 on green first")
+    assert outcome.plan["to"] == {"colour": "green", "version": "v2"}
+
+
+def test_check_mode_refuses_what_the_history_says_failed():
+    platform = MemoryPlatform()
+    BlueGreen(platform, None, options(), check_mode=False).deploy("v2")
+    BlueGreen(platform, None, options(smoke=command_check(1)), check_mode=False).deploy("v3")
+    with pytest.raises(DeployError, match="v3 on blue never passed its checks"):
+        BlueGreen(platform, None, options(smoke=command_check(0)), check_mode=True).rollback()
+
+
+def test_the_version_check_joins_the_smoke_and_post_switch_checks():
+    platform = MemoryPlatform()
+    outcome = BlueGreen(platform, None, options(version_check_path="/version"), check_mode=False).deploy("v2")
+    # The memory platform has no URL to ask: the added check is what fails.
+    assert outcome.failed and "smoke checks on green failed: version (no target to check" in outcome.msg
+    assert ("smoke", "failed") in actions(outcome) and platform.traffic == "blue"
