@@ -10,9 +10,14 @@ description:
   - Writes the guides' Maintenance Log Template from the run itself when the playbook ends,
     also when hosts failed. It holds the Maintenance ID, date, window, lead, planned changes,
     actual changes, issues encountered, resolution, validation, status and duration.
-  - Reads the facts whose names end in C(_report_entries) (each role of the collection keeps
-    its records in one, for example C(health_check_report_entries)), the C(maintenance_window_status)
-    fact, every changed task, and every failed or unreachable task.
+  - Reads the records (see C(docs/records.md)) of the facts whose names end in C(_report_records) (each
+    role of the collection keeps its records in one, for example C(health_check_report_records)), the records
+    of the collection's modules run outside such a role, the window decision (the C(maintenance_window_status)
+    fact, or the C(window) of a refused M(streamops.maintenance.maintenance_window) task), every changed task,
+    and every failed or unreachable task.
+  - Records V(planned) are the Planned Changes, V(done) the Actual Changes, V(ok) the Validation;
+    V(failed), V(breach), V(unknown) and V(skipped) are Issues Encountered (V(unknown) is never reported as clean);
+    V(unchanged) ones are counted.
   - Enable it with C(callbacks_enabled = streamops.maintenance.maintenance_report).
 version_added: 0.1.0
 requirements:
@@ -46,13 +51,21 @@ from datetime import datetime, timezone
 from ansible import context
 from ansible.plugins.callback import CallbackBase
 
-_ISSUE_STATUSES = frozenset(("breach", "failed", "denied", "error", "skipped"))
+from ansible_collections.streamops.maintenance.plugins.module_utils.records import gather_records
+
+_ISSUE_STATUSES = ("failed", "breach", "unknown", "skipped")
+_FACT_SUFFIX = "_report_records"
+# Records of these actions judge something; the others change something (for the plan of a real run).
+_CHECK_ACTIONS = frozenset(("tcp", "http", "disk", "memory", "pods", "compose", "expiry", "connections", "report",
+                            "summary", "window", "checklist", "verify", "verified", "errors", "status", "smoke",
+                            "post_check", "live", "persistence"))
+_COLLECTION = "streamops.maintenance."
 # Tasks whose time is spent waiting on a service (a database, Redis, S3, the
 # Kubernetes API, the Docker engine, an HTTP endpoint), not in Ansible itself.
 _SERVICE_ACTIONS = frozenset(
-    ["streamops.maintenance." + name for name in (
+    [_COLLECTION + name for name in (
         "pg_maintenance", "redis_memory_guard", "pg_backup", "backup_verify", "blue_green_deploy",
-        "certificate_expiry")]
+        "certificate_expiry", "endpoint_check")]
     + ["ansible.builtin." + name for name in ("command", "uri", "wait_for")])
 
 
@@ -72,7 +85,7 @@ class CallbackModule(CallbackBase):
 
     def _host(self, name):
         return self._hosts.setdefault(name, {"entries": {}, "window": None, "changed": [], "failures": [],
-                                             "seconds": {}})
+                                             "seconds": {}, "task_records": []})
 
     def v2_runner_on_start(self, host, task):
         self._task_started[(host.get_name(), task._uuid)] = time.monotonic()
@@ -95,16 +108,26 @@ class CallbackModule(CallbackBase):
         host = self._host(result._host.get_name())
         for name, value in facts.items():
             # Each role owns one list; a later set_fact of it replaces the earlier one.
-            if name.endswith("_report_entries") and isinstance(value, list):
-                host["entries"][name] = list(value)
-        if "maintenance_window_status" in facts:
+            if name.endswith(_FACT_SUFFIX) and isinstance(value, list):
+                host["entries"][name[:-len(_FACT_SUFFIX)]] = [dict(record) for record in value]
+        if isinstance(facts.get("maintenance_window_status"), dict) and facts["maintenance_window_status"]:
             host["window"] = facts["maintenance_window_status"]
 
-    def _collect_window(self, result):
-        # A refused window check fails the task before any fact is set; its
-        # result still carries the decision (next opening, reason) for the report.
-        if str(result._task.action).endswith("maintenance_window") and "mode" in result._result:
-            self._host(result._host.get_name())["window"] = dict(result._result)
+    def _collect_records(self, result):
+        """The records of a collection module task (kept for tasks outside a role that publishes its own)."""
+        action = str(result._task.action)
+        if not action.startswith(_COLLECTION):
+            return
+        host = self._host(result._host.get_name())
+        # A refused window check fails the task before any fact is set; its decision is in the result.
+        if action.endswith("maintenance_window") and isinstance(result._result.get("window"), dict):
+            host["window"] = result._result["window"]
+        role = result._task._role.get_name(include_role_fqcn=False) if result._task._role else None
+        try:
+            records = gather_records(dict(result._result))
+        except TypeError:
+            return
+        host["task_records"] += [{"role": role, **record} for record in records]
 
     def v2_runner_on_skipped(self, result):
         self._time(result)
@@ -112,16 +135,16 @@ class CallbackModule(CallbackBase):
     def v2_runner_on_ok(self, result):
         self._time(result)
         self._collect_facts(result)
-        self._collect_window(result)
+        self._collect_records(result)
         if result._result.get("changed"):
             role = result._task._role.get_name(include_role_fqcn=False) if result._task._role else None
             self._host(result._host.get_name())["changed"].append({"task": result._task.get_name(), "role": role})
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         self._time(result)
+        self._collect_records(result)
         if ignore_errors:
             return
-        self._collect_window(result)
         self._host(result._host.get_name())["failures"].append(
             {"task": result._task.get_name(), "msg": str(result._result.get("msg", "failed"))})
 
@@ -144,24 +167,26 @@ class CallbackModule(CallbackBase):
     def _build(self, finished):
         hosts = {}
         for name, data in sorted(self._hosts.items()):
-            # In the order the roles ran (the order their facts were first set).
-            entries = [entry for name in data["entries"] for entry in data["entries"][name]]
-            issues = [f"{e.get('name')}: {e.get('status')}: {e.get('detail', '')}" for e in entries
-                      if e.get("status") in _ISSUE_STATUSES]
-            seconds = data["seconds"]
+            # In the order the roles ran (the order their facts were first set), then the collection's
+            # modules run outside a role that keeps its own records.
+            entries = [{"role": role, **record} for role, records in data["entries"].items() for record in records]
+            entries += [record for record in data["task_records"] if record["role"] not in data["entries"]]
+            issues = [f"{e['name']}: {e['status']}: {e['detail']}" for e in entries if e["status"] in _ISSUE_STATUSES]
             issues += [f"{f['task']}: {f['msg']}" for f in data["failures"]]
+            seconds = data["seconds"]
             hosts[name] = {
                 "window": _window_line(data["window"]),
                 # The plan: what check mode would do, or in a real run what each step set out to change.
-                "planned_changes": [e for e in entries if e.get("status") == "planned" or (
-                    e.get("action") not in (None, "check") and e.get("status") in ("changed", "skipped", "failed"))],
-                # A changed task of a role that keeps report records is already among them.
-                "actual_changes": [e for e in entries if e.get("status") == "changed"] + [
-                    {"name": change["task"], "status": "changed"} for change in data["changed"]
-                    if change["role"] is None or change["role"] + "_report_entries" not in data["entries"]],
+                "planned_changes": [e for e in entries if e["status"] == "planned" or (
+                    e["status"] in ("done", "skipped", "failed") and e["action"] not in _CHECK_ACTIONS)],
+                # A changed task of a role that keeps records is already among them.
+                "actual_changes": [e for e in entries if e["status"] == "done"] + [
+                    {"name": change["task"], "status": "done", "detail": ""} for change in data["changed"]
+                    if change["role"] not in data["entries"]
+                    and not any(r["role"] == change["role"] for r in data["task_records"])],
                 "issues": issues,
-                "validation": [f"{e.get('name')}: {e.get('detail', '')}" for e in entries
-                               if e.get("action") == "check" and e.get("status") == "ok"],
+                "validation": [f"{e['name']}: {e['detail']}" for e in entries if e["status"] == "ok"],
+                "unchanged": sum(1 for e in entries if e["status"] == "unchanged"),
                 "failed": bool(data["failures"]),
                 "emergency": (data["window"] or {}).get("emergency"),
                 "timing": {
@@ -192,16 +217,16 @@ class CallbackModule(CallbackBase):
         }
 
 
-def _window_line(status):
-    if not status:
+def _window_line(decision):
+    if not decision:
         return "not checked"
-    if status.get("mode") == "emergency":
-        approval = status.get("emergency") or {}
+    if decision.get("mode") == "emergency":
+        approval = decision.get("emergency") or {}
         return "EMERGENCY approved by {approved_by} ({ticket}): {reason}".format(
             approved_by=approval.get("approved_by"), ticket=approval.get("ticket"), reason=approval.get("reason"))
-    if status.get("inside"):
-        return "{0} {1} - {2}".format(status.get("window"), status.get("start"), status.get("end"))
-    return "outside any window: " + str(status.get("msg", ""))
+    if decision.get("inside"):
+        return "{0} {1} - {2}".format(decision.get("name"), decision.get("start"), decision.get("end"))
+    return "outside any window: " + str(decision.get("msg", ""))
 
 
 def _duration_text(seconds):
@@ -210,9 +235,14 @@ def _duration_text(seconds):
     return f"{hours} h {minutes} min {secs} s" if hours else f"{minutes} min {secs} s"
 
 
+def _change_line(entry):
+    name, detail = str(entry.get("name")), str(entry.get("detail") or "")
+    return f"{name}: {detail}" if detail else name
+
+
 def _planned_line(entry):
     if entry.get("status") == "planned":
-        return f"{entry.get('name')}: {entry.get('detail', '')}"
+        return _change_line(entry)
     name, action = str(entry.get("name")), str(entry.get("action"))
     return name if name.startswith(action) else f"{action} {name}"
 
@@ -233,10 +263,11 @@ def render_markdown(report):
         timing = data.get("timing") or {}
         lines += ["", f"## {host}", "", f"Window: {data['window']}", "",
                   "Time: {0} s in tasks, {1} s of it waiting on the services".format(
-                      timing.get("tasks_s", 0), timing.get("in_services_s", 0)), ""]
+                      timing.get("tasks_s", 0), timing.get("in_services_s", 0)), "",
+                  f"Looked at and needing nothing: {data.get('unchanged', 0)} item(s)", ""]
         for title, items in (
             ("Planned Changes", [_planned_line(e) for e in data["planned_changes"]]),
-            ("Actual Changes", [f"{e.get('name')}: {e.get('detail', '')}".rstrip(": ") for e in data["actual_changes"]]),
+            ("Actual Changes", [_change_line(e) for e in data["actual_changes"]]),
             ("Issues Encountered", data["issues"]),
             ("Validation", data["validation"]),
         ):

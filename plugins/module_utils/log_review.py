@@ -22,7 +22,7 @@ _ROTATING = re.compile(r"^rotating log (.*?)(?:, log->rotateCount is .*)?$")
 def logrotate_records(config: str, rc: int, lines: Iterable[str], *, check_mode: bool,
                       forced: bool = False) -> list[dict[str, Any]]:
     """One record for one logrotate run: done (rotated), planned (check mode: would rotate), unchanged, failed."""
-    output = [line for line in lines]
+    output = list(lines)
     rotated = [match.group(1) for match in map(_ROTATING.match, output) if match]
     considered = sum(1 for line in output if line.startswith("considering log "))
     note = " (forced)" if forced else ""

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from . import pg_admin
-from .errors import MaintenanceError
 from .pg import (
     PgError,
     check_identifier,
@@ -73,16 +72,6 @@ def validate(params: dict[str, Any]) -> None:
 
 
 def run_pg_maintenance(params: dict[str, Any], *, check_mode: bool, diff_mode: bool = False) -> dict[str, Any]:
-    """The module's result; a failure keeps the record shape (``records``, ``changed``) in its details."""
-    try:
-        return _run(params, check_mode=check_mode, diff_mode=diff_mode)
-    except MaintenanceError as exc:
-        exc.details.setdefault("records", [])
-        exc.details.setdefault("changed", is_changed(exc.details["records"]))
-        raise
-
-
-def _run(params: dict[str, Any], *, check_mode: bool, diff_mode: bool) -> dict[str, Any]:
     validate(params)
     # Unquoted SQL names and setting names are case-insensitive; so are ours.
     params = dict(params)

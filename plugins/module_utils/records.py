@@ -110,7 +110,7 @@ def gather_records(results: Any, *, name: str | None = None) -> list[dict[str, A
     """The records of registered task results: one result, a looped one, or a list of them.
 
     A skipped task has none. A failed task keeps the records it returned, plus a ``failed`` record
-    with its message when none of them says it failed (a connection refused before any record).
+    with its message when none of them says what went wrong (a connection refused before any record).
     """
     if results is None:
         return []
@@ -127,7 +127,7 @@ def gather_records(results: Any, *, name: str | None = None) -> list[dict[str, A
     found = [dict(record) for record in results.get("records") or []]
     item = results.get("item") if isinstance(results.get("item"), (str, int)) else None
     label = " ".join(str(part) for part in (name, item) if part not in (None, "")) or "task"
-    if results.get("failed") and not any(record.get("status") == "failed" for record in found):
+    if results.get("failed") and not any(record.get("status") in PROBLEM_STATUSES for record in found):
         detail = str(results.get("msg") or "failed")
         stderr = str(results.get("stderr") or "").strip()
         if stderr:

@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 from . import redis_memory
-from .errors import MaintenanceError
 from .records import human_bytes, is_changed, make_record
 from .redis_conn import RedisError, client_kwargs, connect, redis
 from .window import guard_from_params
@@ -28,7 +27,8 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
     for name in ("max_ratio", "target_ratio"):
         if not 0 < params[name] <= 1:
             raise RedisError(msg=f"{name} must be above 0 and at most 1, got {params[name]}")
-    if params["target_ratio"] > params["max_ratio"]:
+    # Only eviction goes from max_ratio down to target_ratio; a report judges max_ratio alone.
+    if params["operation"] == "evict" and params["target_ratio"] > params["max_ratio"]:
         raise RedisError(msg=f"target_ratio {params['target_ratio']} is above max_ratio {params['max_ratio']}")
     parsed["budget_bytes"] = (redis_memory.parse_size(params["budget"], what="budget")
                               if params.get("budget") else None)
@@ -56,16 +56,6 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_redis_memory_guard(params: dict[str, Any], *, check_mode: bool, diff_mode: bool = False) -> dict[str, Any]:
-    """The module's result; a failure keeps the record shape (``records``, ``changed``) in its details."""
-    try:
-        return _run(params, check_mode=check_mode, diff_mode=diff_mode)
-    except MaintenanceError as exc:
-        exc.details.setdefault("records", [])
-        exc.details.setdefault("changed", is_changed(exc.details["records"]))
-        raise
-
-
-def _run(params: dict[str, Any], *, check_mode: bool, diff_mode: bool) -> dict[str, Any]:
     parsed = validate(params)
     operation = params["operation"]
     # Only flush reads a window (and needs python-dateutil for rrule windows).

@@ -91,7 +91,7 @@ msg:
 records:
   description:
     - One record per endpoint (see C(docs/records.md)), TCP endpoints first; action V(tcp) or V(http).
-    - C(status) is V(ok) or V(breach); C(detail) says what answered (C(HTTP 200: 3)) or what did not.
+    - C(status) is V(ok) or V(breach); C(detail) says what answered (the status and the start of the body) or what did not.
     - C(after) holds C(connect_seconds) (TCP), or C(http_status), C(request_seconds) and, with C(count), C(count).
   returned: always
   type: list

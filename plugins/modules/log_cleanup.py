@@ -20,7 +20,7 @@ description:
     directory or, with C(recurse), holds one; the same checks apply to what the root resolves to, so a
     symlink pointing at V(/) is refused like V(/). Patterns match file names only (a pattern with C(/) is
     refused), C(age_days) is at least 1.
-  - Only regular files are removed: never a directory, never a symbolic link, and no symbolic link is
+  - Only regular files are removed (never a directory, never a symbolic link), and no symbolic link is
     followed into another tree. The walk opens each directory relative to its parent without following
     links and removes each file relative to the directory it was found in, so a directory swapped for a
     symlink while the cleanup runs is not followed. Hidden files and directories are left alone, and so

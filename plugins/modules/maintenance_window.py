@@ -253,7 +253,7 @@ window:
     reason: null
     msg: inside window 'weekly' until 2026-01-11T04:00:00-05:00 (1h 30m left)
 windows:
-  description: Each considered window with its current usable interval, or else its next one at least RV(required_seconds) long.
+  description: Each considered window with its current usable interval, or else its next one at least RV(window.required_seconds) long.
   returned: always
   type: list
   elements: dict

@@ -1,6 +1,9 @@
 """Every playbook against the lab estate: --check changes nothing, a real weekly run changes what it reports.
 
-Assertions read the services themselves (estate_state), never only the report.
+Assertions read the services themselves (estate_state), never only the report. The lab's PostgreSQL accepts
+only TLS, and every run here has PGSSLMODE=disable and PGSSLROOTCERT=<a wrong CA> in its environment: the
+modules fall back to those when a task does not pass sslmode and ca_cert, so any task that lost the
+inventory's TLS options (verify-full with the lab's CA) fails instead of quietly connecting another way.
 """
 from __future__ import annotations
 
@@ -27,6 +30,11 @@ EXTRA = {
 }
 
 
+def tls_guard(lab_services):
+    """The environment that makes a task without the inventory's TLS options fail."""
+    return {"PGSSLMODE": "disable", "PGSSLROOTCERT": lab_services["postgres"]["wrong_ca_cert"]}
+
+
 def playbook(name, inventory, reports, *extra, env_extra=None):
     env = ansible_env(MAINTENANCE_REPORT_DIR=str(reports), MAINTENANCE_LEAD="test-lead", **(env_extra or {}))
     return run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / f"{name}.yml"), *extra],
@@ -51,7 +59,7 @@ def test_check_mode_of_each_playbook_changes_nothing(name, tmp_path, lab_service
     make_dead_tuples(lab_services)  # so the plan has something to plan
     before = estate_state.snapshot(lab_services, tmp_path / "lab-state")
     result = playbook(name, inventory, tmp_path / "reports", "--check", "-e", json.dumps(EXTRA[name]),
-                      env_extra={"ANSIBLE_SHOW_CUSTOM_STATS": "true"})
+                      env_extra={"ANSIBLE_SHOW_CUSTOM_STATS": "true", **tls_guard(lab_services)})
     after = estate_state.snapshot(lab_services, tmp_path / "lab-state")
     assert result.returncode == 0, output_of(result)
     assert after == before
@@ -71,7 +79,7 @@ def test_weekly_changes_what_it_reports_and_the_report_has_real_figures(tmp_path
     make_dead_tuples(lab_services)
     dead_before = estate_state.dead_tuples(lab_services, "stream_systems", "positions")
     assert dead_before >= 10000
-    result = playbook("weekly", inventory, tmp_path / "reports")
+    result = playbook("weekly", inventory, tmp_path / "reports", env_extra=tls_guard(lab_services))
     assert result.returncode == 0, output_of(result)
     report, markdown = only_report(tmp_path / "reports")
     assert report["status"] == "COMPLETED", report
@@ -79,14 +87,14 @@ def test_weekly_changes_what_it_reports_and_the_report_has_real_figures(tmp_path
     # PostgreSQL: the server has no dead tuples left in positions, and the report's figure is the server's.
     assert estate_state.dead_tuples(lab_services, "stream_systems", "positions") < 1000
     stream = report["hosts"]["stream-lab"]
-    summary = next(e for e in stream["entries"] if e["role"] == "postgres_routine" and e["action"] == "check")
+    summary = next(e for e in stream["entries"] if e["role"] == "postgres_routine" and e["action"] == "summary")
     # Not >= dead_before: every read between the two (health check, backup) prunes pages and lowers the count.
     assert int(summary["before"]["dead_tuples"]) >= 5000
     assert int(summary["after"]["dead_tuples"]) < 1000
     assert re.search(r"dead tuples \d+ -> \d+", markdown)
 
     # Redis: the ratio the report gives after the run is what the server says now.
-    redis_entry = next(e for e in stream["entries"] if e["role"] == "redis_routine" and e["action"] == "check")
+    redis_entry = next(e for e in stream["entries"] if e["role"] == "redis_routine" and e["action"] == "summary")
     info = estate_state.redis_client(lab_services).info("memory")
     assert abs(float(redis_entry["after"]["ratio"]) - info["used_memory"] / info["maxmemory"]) < 0.05
 
@@ -96,11 +104,11 @@ def test_weekly_changes_what_it_reports_and_the_report_has_real_figures(tmp_path
         sets = list((tmp_path / "lab-state" / "backups" / estate).glob("*/verified.json"))
         assert len(sets) == 1, sets
         verified = json.loads(sets[0].read_text())
-        assert {c["status"] for c in verified["checks"]} == {"passed"}
+        assert {c["status"] for c in verified["checks"]} == {"ok"}
         assert "restore" in {c["check"] for c in verified["checks"]}
         set_id = sets[0].parent.name
         assert any(k.endswith(f"{set_id}/manifest.json") for k in keys[estate]), keys[estate]
-        entry = next(e for e in report["hosts"][host]["entries"] if e["role"] == "backup" and e["action"] == "check")
-        assert entry["status"] == "ok" and entry["verified"] is True
+        entry = next(e for e in report["hosts"][host]["entries"] if e["role"] == "backup" and e["action"] == "verified")
+        assert entry["status"] == "ok" and entry["after"]["verified"] is True
     assert not [d for d in estate_state.postgres_state(lab_services)["databases"] if d.startswith("streamops_verify")]
     assert stream["timing"]["in_services_s"] > 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -12,6 +13,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.ansible, pytest.mark.k8s]
 
 def _run_weekly(inventory, reports, *extra):
     env = ansible_env(MAINTENANCE_REPORT_DIR=str(reports), MAINTENANCE_LEAD="test-lead")
+    # The lab's PostgreSQL is TLS-only: a task that lost the inventory's sslmode/ca_cert falls back to these and fails.
+    env.update(PGSSLMODE="disable", PGSSLROOTCERT="/nonexistent/ca.crt")
     return run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / "weekly.yml"), *extra],
                env=env)
 
@@ -81,3 +84,22 @@ def test_emergency_approval_lets_the_run_proceed_and_is_reported(tmp_path, lab_s
     report, markdown = _only_report(tmp_path / "reports")
     assert report["hosts"]["stream-lab"]["emergency"]["ticket"] == "INC-7"
     assert "EMERGENCY approved by cto (INC-7)" in markdown
+
+
+def test_a_wrong_ca_stops_the_run_at_the_first_postgresql_task_and_says_why(tmp_path, lab_services):
+    pg = lab_services["postgres"]
+    wrong = {**lab_services, "postgres": {**pg, "ca_cert": pg["wrong_ca_cert"]}}
+    inventory = lab_inventory(tmp_path, wrong)
+    result = _run_weekly(inventory, tmp_path / "reports")
+    assert result.returncode != 0, output_of(result)
+    expected = re.compile(rf"cannot connect to PostgreSQL \S+@{re.escape(pg['host'])}:{pg['port']}/\S+: the server's TLS "
+                          rf"certificate did not verify against ca_cert {re.escape(pg['wrong_ca_cert'])}")
+    assert expected.search(result.stdout), output_of(result)
+    # Nothing after the health check ran: no backup set, no vacuum.
+    assert not list((tmp_path / "lab-state").glob("backups/*/*/manifest.json"))
+    assert "Take the backup set" not in result.stdout
+    report, _markdown = _only_report(tmp_path / "reports")
+    assert report["status"] == "FAILED"
+    for host in ("stream-lab", "vitalstream-lab"):
+        issues = report["hosts"][host]["issues"]
+        assert any("did not verify" in issue for issue in issues), issues

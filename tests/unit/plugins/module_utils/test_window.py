@@ -50,6 +50,7 @@ def reports(evaluated):
     """The per-window reports of a decision (what maintenance_window returns as ``windows``)."""
     return [report.as_dict() for report in evaluated.windows]
 
+
 def status(windows, now, *, blackouts=None, tz=NY, **kwargs):
     return evaluate(parse_windows(windows, tz), parse_blackouts(blackouts, tz), now, **kwargs)
 
