@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 BIN = Path(sys.executable).parent
 LAB_VARS = REPO / "inventory" / "lab" / "group_vars" / "all" / "lab_services.yml"
 GOAL = 0.15
@@ -49,6 +50,9 @@ def checkout(revision: str) -> Path:
     link.parent.mkdir(parents=True)
     link.symlink_to(tree)
     shutil.copy(LAB_VARS, tree / "inventory" / "lab" / "group_vars" / "all" / "lab_services.yml")
+    from lab import seed  # noqa: PLC0415 - the lab of this checkout makes the logs its inventory points at
+
+    seed.make_lab_logs(tree / "inventory" / "lab-state")
     return tree
 
 

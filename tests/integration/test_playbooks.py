@@ -112,3 +112,45 @@ def test_weekly_changes_what_it_reports_and_the_report_has_real_figures(tmp_path
         assert entry["status"] == "ok" and entry["after"]["verified"] is True
     assert not [d for d in estate_state.postgres_state(lab_services)["databases"] if d.startswith("streamops_verify")]
     assert stream["timing"]["in_services_s"] > 0
+
+
+def live_versions(lab_services):
+    """What really answers, per estate: Kubernetes through the colour the Service selects, compose through nginx."""
+    import urllib.request  # noqa: PLC0415
+
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    stream = lab_services["bluegreen"]["stream_systems"]
+    service = estate_state.kubectl_json(lab_services, "-n", stream["kubernetes"]["namespace"], "get", "service",
+                                        stream["kubernetes"]["service"])
+    colour = service["spec"]["selector"]["color"]
+    with direct.open(f"http://127.0.0.1:{stream['ports'][colour]}/version", timeout=10) as answer:
+        k8s = answer.read().decode().strip()
+    with direct.open(lab_services["bluegreen"]["vitalstream"]["front_url"] + "/version", timeout=10) as answer:
+        compose = answer.read().decode().strip()
+    return {"stream_systems": (colour, k8s), "vitalstream": compose}
+
+
+def test_deploy_then_rollback_playbooks_move_the_traffic_and_back(tmp_path, lab_services):
+    """The deploy and rollback playbooks for real, against the TLS-only PostgreSQL (the deploy takes a backup)."""
+    inventory = lab_inventory(tmp_path, lab_services)
+    before = live_versions(lab_services)
+    target = EXTRA["deploy"]["deploy_version"]
+    deployed = playbook("deploy", inventory, tmp_path / "deploy-reports", "-e", json.dumps(EXTRA["deploy"]),
+                        env_extra=tls_guard(lab_services))
+    assert deployed.returncode == 0, output_of(deployed)
+    moved = live_versions(lab_services)
+    assert moved["stream_systems"][1] == target and moved["stream_systems"][0] != before["stream_systems"][0]
+    assert moved["vitalstream"] == target
+    report, _markdown = only_report(tmp_path / "deploy-reports")
+    assert report["status"] == "COMPLETED", report
+    for host in report["hosts"].values():
+        live = [e for e in host["entries"] if e["role"] == "deploy" and e["action"] == "live"]
+        assert [e["status"] for e in live] == ["ok"] and live[0]["after"]["version"] == target
+
+    rolled_back = playbook("rollback", inventory, tmp_path / "rollback-reports", env_extra=tls_guard(lab_services))
+    assert rolled_back.returncode == 0, output_of(rolled_back)
+    assert live_versions(lab_services) == before
+    report, _markdown = only_report(tmp_path / "rollback-reports")
+    assert report["status"] == "COMPLETED", report
+    assert all(any(e["role"] == "rollback" and e["action"] == "rollback" and e["status"] == "done"
+                   for e in host["entries"]) for host in report["hosts"].values()), report
