@@ -1,9 +1,11 @@
 """playbooks/weekly.yml on the lab: wall time, time inside the services, and Ansible's own share.
 
-Ansible's own time is the wall time minus the time the tasks spent waiting on the services
-(PostgreSQL, Redis, S3, the Kubernetes API, the Docker engine, HTTP endpoints), as the
-maintenance report computes it: its ``timing.in_services_s`` per host. Both estates run in
-parallel, so each host's share is ``1 - in_services_s / wall``; the figure is their mean.
+Ansible's own time is the time of a host's tasks minus the part of it spent waiting on the services
+(PostgreSQL, Redis, S3, the Kubernetes API, the Docker engine, HTTP endpoints), as the maintenance
+report computes it: ``(tasks_s - in_services_s) / tasks_s``, summed over both hosts (they run in
+parallel). The bench also prints the share of the playbook's wall time, ``1 - in_services_s / wall``
+per host: the difference is ansible-playbook's start (loading the inventory and the collection) and
+the time between tasks, which no role can remove.
 
 ``python bench/bench_weekly.py`` runs weekly.yml three times on this checkout.
 ``python bench/bench_weekly.py --baseline 2861936`` also runs the checkout of that commit
@@ -73,18 +75,24 @@ def run_weekly(tree: Path, reports: Path) -> dict:
     report = json.loads(written[-1].read_text())
     services = {host: data["timing"]["in_services_s"] for host, data in report["hosts"].items()}
     tasks = {host: data["timing"]["tasks_s"] for host, data in report["hosts"].items()}
-    share = statistics.mean(1 - seconds / wall for seconds in services.values())
-    return {"wall": wall, "services": services, "tasks": tasks, "share": share, "status": report["status"]}
+    share = sum(tasks[host] - services[host] for host in tasks) / sum(tasks.values())
+    wall_share = statistics.mean(1 - seconds / wall for seconds in services.values())
+    return {"wall": wall, "services": services, "tasks": tasks, "share": share, "wall_share": wall_share,
+            "status": report["status"]}
 
 
 def show(label: str, runs: list[dict]) -> None:
     print(f"\n{label}")
-    print(f"  {'run':>3}  {'wall s':>7}  {'in services s (per host)':<34}  {'Ansible own':>11}  status")
+    print(f"  {'run':>3}  {'wall s':>7}  {'tasks s / in services s (per host)':<48}  {'own/tasks':>9}  "
+          f"{'own/wall':>8}  status")
     for number, run in enumerate(runs, start=1):
-        services = ", ".join(f"{host} {seconds:.1f}" for host, seconds in sorted(run["services"].items()))
-        print(f"  {number:>3}  {run['wall']:7.1f}  {services:<34}  {run['share']:11.1%}  {run['status']}")
-    print(f"  median: wall {statistics.median(r['wall'] for r in runs):.1f} s, Ansible's own share "
-          f"{statistics.median(r['share'] for r in runs):.1%} (goal under {GOAL:.0%})")
+        hosts = ", ".join(f"{host} {run['tasks'][host]:.1f}/{seconds:.1f}"
+                          for host, seconds in sorted(run["services"].items()))
+        print(f"  {number:>3}  {run['wall']:7.1f}  {hosts:<48}  {run['share']:9.1%}  {run['wall_share']:8.1%}  "
+              f"{run['status']}")
+    print(f"  median: wall {statistics.median(r['wall'] for r in runs):.1f} s; Ansible's own share of the task time "
+          f"{statistics.median(r['share'] for r in runs):.1%} (goal under {GOAL:.0%}), of the wall time "
+          f"{statistics.median(r['wall_share'] for r in runs):.1%}")
 
 
 def main() -> int:
@@ -105,9 +113,12 @@ def main() -> int:
         for label, measured in runs.items():
             show(f"weekly.yml, {label} ({args.runs} runs)", measured)
         if args.baseline:
-            before, after = (statistics.median(r["share"] for r in runs[label]) for label in
-                             (f"baseline {args.baseline}", "this checkout"))
-            print(f"\nAnsible's own share: {before:.1%} before, {after:.1%} after ({after / before:.2f}x)")
+            for key, what in (("share", "of the task time"), ("wall_share", "of the wall time"),
+                              ("wall", "wall seconds")):
+                before, after = (statistics.median(r[key] for r in runs[label]) for label in
+                                 (f"baseline {args.baseline}", "this checkout"))
+                shown = (lambda v: f"{v:.1f} s") if key == "wall" else (lambda v: f"{v:.1%}")
+                print(f"{what}: {shown(before)} before, {shown(after)} after ({after / before:.2f}x)")
     finally:
         for label, tree in trees.items():
             if tree != REPO:
