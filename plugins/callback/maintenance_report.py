@@ -122,12 +122,16 @@ class CallbackModule(CallbackBase):
         # A refused window check fails the task before any fact is set; its decision is in the result.
         if action.endswith("maintenance_window") and isinstance(result._result.get("window"), dict):
             host["window"] = result._result["window"]
-        role = result._task._role.get_name(include_role_fqcn=False) if result._task._role else None
+        role = result._task._role
+        # The collection's own roles publish their records as facts; these are the modules used elsewhere.
+        if _in_collection_role(result._task):
+            return
         try:
             records = gather_records(dict(result._result))
         except TypeError:
             return
-        host["task_records"] += [{"role": role, **record} for record in records]
+        name = role.get_name(include_role_fqcn=False) if role is not None else None
+        host["task_records"] += [{"role": name, **record} for record in records]
 
     def v2_runner_on_skipped(self, result):
         self._time(result)
@@ -136,7 +140,7 @@ class CallbackModule(CallbackBase):
         self._time(result)
         self._collect_facts(result)
         self._collect_records(result)
-        if result._result.get("changed"):
+        if result._result.get("changed") and not _keeps_records(result._task):
             role = result._task._role.get_name(include_role_fqcn=False) if result._task._role else None
             self._host(result._host.get_name())["changed"].append({"task": result._task.get_name(), "role": role})
 
@@ -170,7 +174,7 @@ class CallbackModule(CallbackBase):
             # In the order the roles ran (the order their facts were first set), then the collection's
             # modules run outside a role that keeps its own records.
             entries = [{"role": role, **record} for role, records in data["entries"].items() for record in records]
-            entries += [record for record in data["task_records"] if record["role"] not in data["entries"]]
+            entries += data["task_records"]
             issues = [f"{e['name']}: {e['status']}: {e['detail']}" for e in entries if e["status"] in _ISSUE_STATUSES]
             issues += [f"{f['task']}: {f['msg']}" for f in data["failures"]]
             seconds = data["seconds"]
@@ -179,11 +183,9 @@ class CallbackModule(CallbackBase):
                 # The plan: what check mode would do, or in a real run what each step set out to change.
                 "planned_changes": [e for e in entries if e["status"] == "planned" or (
                     e["status"] in ("done", "skipped", "failed") and e["action"] not in _CHECK_ACTIONS)],
-                # A changed task of a role that keeps records is already among them.
+                # Changed tasks that keep no records (not the collection's): listed by their name.
                 "actual_changes": [e for e in entries if e["status"] == "done"] + [
-                    {"name": change["task"], "status": "done", "detail": ""} for change in data["changed"]
-                    if change["role"] not in data["entries"]
-                    and not any(r["role"] == change["role"] for r in data["task_records"])],
+                    {"name": change["task"], "status": "done", "detail": ""} for change in data["changed"]],
                 "issues": issues,
                 "validation": [f"{e['name']}: {e['detail']}" for e in entries if e["status"] == "ok"],
                 "unchanged": sum(1 for e in entries if e["status"] == "unchanged"),
@@ -215,6 +217,16 @@ class CallbackModule(CallbackBase):
                           ("see issues" if with_issues else "no issues"),
             "hosts": hosts,
         }
+
+
+def _in_collection_role(task) -> bool:
+    role = task._role
+    return role is not None and role.get_name(include_role_fqcn=True).startswith(_COLLECTION)
+
+
+def _keeps_records(task) -> bool:
+    """Its changes are in records already: a module of the collection, or any task of the collection's roles."""
+    return str(task.action).startswith(_COLLECTION) or _in_collection_role(task)
 
 
 def _window_line(decision):
