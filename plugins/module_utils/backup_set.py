@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from .errors import MaintenanceError
 from .files import write_atomically
+from .window import format_duration
 
 MANIFEST = "manifest.json"
 VERIFIED = "verified.json"
@@ -181,19 +182,6 @@ def tail(text: str, lines: int = 5) -> str:
 # --------------------------------------------------------------------------- words for records
 
 
-def describe_duration(delta: timedelta) -> str:
-    """``7 days``, ``1 day 12 hours``, ``90 minutes`` -> ``1 hour 30 minutes``: a duration in words."""
-    total = int(delta.total_seconds())
-    if total <= 0:
-        return "0 seconds"
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    words = [f"{amount} {unit}{'' if amount == 1 else 's'}"
-             for amount, unit in zip((days, hours, minutes, seconds), ("day", "hour", "minute", "second")) if amount]
-    return " ".join(words)
-
-
 # --------------------------------------------------------------------------- local root
 
 
@@ -287,10 +275,10 @@ def plan_retention(sets: Iterable[BackupRef], policy: RetentionPolicy, now: date
     for ref in ordered:
         if not ref.complete:
             if now - ref.started < policy.incomplete_after:
-                ref.reasons.append(f"unfinished, younger than {describe_duration(policy.incomplete_after)}")
+                ref.reasons.append(f"unfinished, younger than {format_duration(policy.incomplete_after, words=True)}")
             continue
         if policy.keep_within and now - ref.started <= policy.keep_within:
-            ref.reasons.append(f"within {describe_duration(policy.keep_within)}")
+            ref.reasons.append(f"within {format_duration(policy.keep_within, words=True)}")
     for ref in complete[:policy.keep_last]:
         ref.reasons.append(f"last {policy.keep_last}")
     for label, count, period_of in (("daily", policy.keep_daily, lambda d: d.date().isoformat()),
@@ -318,7 +306,7 @@ def plan_retention(sets: Iterable[BackupRef], policy: RetentionPolicy, now: date
 def deletion_reason(ref: BackupRef, policy: RetentionPolicy) -> str:
     """Why ``plan_retention`` let this set go, in the words of a record's detail."""
     if not ref.complete:
-        return f"unfinished (no manifest), older than {describe_duration(policy.incomplete_after)}"
+        return f"unfinished (no manifest), older than {format_duration(policy.incomplete_after, words=True)}"
     return "no rule keeps it"
 
 

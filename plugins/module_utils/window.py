@@ -94,16 +94,19 @@ def fixed_clock(instant: datetime) -> Callable[[], datetime]:
     return lambda: instant
 
 
-def format_duration(delta: timedelta) -> str:
-    """``1d 2h 5m``: the non-zero units of a duration, for messages."""
+def format_duration(delta: timedelta, *, words: bool = False) -> str:
+    """``1d 2h 5m``: the non-zero units of a duration, for messages; with ``words``, ``1 day 2 hours 5 minutes``."""
     total = int(delta.total_seconds())
     if total <= 0:
-        return "0s"
+        return "0 seconds" if words else "0s"
     days, rest = divmod(total, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, seconds = divmod(rest, 60)
-    units = zip((days, hours, minutes, seconds), "dhms")
-    return " ".join(f"{amount}{unit}" for amount, unit in units if amount)
+    amounts = (days, hours, minutes, seconds)
+    if words:
+        return " ".join(f"{amount} {unit}{'' if amount == 1 else 's'}"
+                        for amount, unit in zip(amounts, ("day", "hour", "minute", "second")) if amount)
+    return " ".join(f"{amount}{unit}" for amount, unit in zip(amounts, "dhms") if amount)
 
 
 def isoformat(instant: datetime, zone: ZoneInfo) -> str:

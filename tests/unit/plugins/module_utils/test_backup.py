@@ -22,7 +22,6 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.backup_set i
     check_name,
     check_root,
     copy_hashing,
-    describe_duration,
     plan_retention,
     retention_policy,
     set_dir_in_root,
@@ -46,7 +45,7 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.records impo
 from ansible_collections.streamops.maintenance.plugins.module_utils.redis_conn import redis_connection_argument_spec
 from ansible_collections.streamops.maintenance.plugins.module_utils.redis_rdb import rdb_tail, redis_cli_argv
 from ansible_collections.streamops.maintenance.plugins.module_utils.s3 import S3Store, clean_prefix, s3_argument_spec
-from ansible_collections.streamops.maintenance.plugins.module_utils.window import parse_duration
+from ansible_collections.streamops.maintenance.plugins.module_utils.window import format_duration, parse_duration
 from ansible_collections.streamops.maintenance.plugins.modules import pg_backup as pg_backup_module
 
 REPO = Path(__file__).resolve().parents[4]
@@ -235,7 +234,7 @@ def test_retention_reasons_read_well():
     (timedelta(seconds=1), "1 second"), (timedelta(0), "0 seconds"),
 ])
 def test_durations_in_words(delta, words):
-    assert describe_duration(delta) == words
+    assert format_duration(delta, words=True) == words
 
 
 def test_the_json_writer_is_the_collections_atomic_writer(tmp_path, monkeypatch):
