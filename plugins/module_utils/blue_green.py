@@ -20,13 +20,12 @@ import os
 import re
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
+from .endpoints import fetch
 from .errors import MaintenanceError
 from .records import is_changed, make_record
 from .window import WindowGuard, format_duration, parse_duration
@@ -35,7 +34,6 @@ COLOURS = ("blue", "green")
 HISTORY_KEEP = 50
 # Docker's tag grammar; the one image-tag rule of the collection (check_image_tag).
 IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class DeployError(MaintenanceError):
@@ -172,12 +170,9 @@ def run_check(check: Check, base_url: str, env: dict[str, str]) -> tuple[bool, s
             continue
         url = base_url.rstrip("/") + check.path
         try:
-            with _DIRECT.open(url, timeout=check.timeout) as response:  # noqa: S310 - operator-given URL
-                status, body = response.status, response.read(65536).decode(errors="replace")
-        except urllib.error.HTTPError as exc:
-            status, body = exc.code, exc.read(65536).decode(errors="replace")
-        except (urllib.error.URLError, OSError) as exc:
-            detail = f"{url}: {getattr(exc, 'reason', exc)}"
+            status, body = fetch(url, check.timeout, validate_certs=True)
+        except OSError as exc:
+            detail = f"{url}: {exc}"
             continue
         if status != check.status:
             detail = f"{url}: HTTP {status}, expected {check.status}"
