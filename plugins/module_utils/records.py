@@ -47,13 +47,6 @@ def problems(records: Iterable[Mapping[str, Any]], statuses: Iterable[str] = PRO
     return [dict(record) for record in records if record.get("status") in wanted]
 
 
-def count_statuses(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    counts = dict.fromkeys(STATUSES, 0)
-    for record in records:
-        counts[record["status"]] = counts.get(record["status"], 0) + 1
-    return counts
-
-
 def record_problems(record: Any) -> list[str]:
     """What is wrong with one record's shape (empty when it keeps the contract)."""
     if not isinstance(record, Mapping):

@@ -216,14 +216,6 @@ def test_problems_text(found, statuses, expected):
     assert problems_text(found, "problem(s)", statuses) == expected
 
 
-def test_count_statuses_counts_every_status():
-    counts = records.count_statuses(MIXED)
-    assert counts == dict.fromkeys(STATUSES, 0) | {"ok": 1, "breach": 1, "unknown": 1, "failed": 1, "skipped": 1}
-
-
-# --------------------------------------------------------------------------- compare_records
-
-
 def measured(name: str, action: str, status: str = "ok", detail: str = "", **figures) -> dict:
     return make_record(name, action, status, detail, after=figures or None)
 
