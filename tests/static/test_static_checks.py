@@ -48,6 +48,13 @@ def test_filter_doc_renders(name):
     assert "EXAMPLES:" in result.stdout, result.stdout[:2000]
 
 
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "plugins" / "lookup").glob("*.py")))
+def test_lookup_doc_renders(name):
+    result = run([str(BIN / "ansible-doc"), "-t", "lookup", f"streamops.maintenance.{name}"], env=ansible_env())
+    assert result.returncode == 0, output_of(result)
+    assert "EXAMPLES:" in result.stdout and "RETURN VALUES:" in result.stdout, result.stdout[:2000]
+
+
 def test_callback_doc_renders():
     result = run([str(BIN / "ansible-doc"), "-t", "callback", "streamops.maintenance.maintenance_report"])
     assert result.returncode == 0, output_of(result)
