@@ -1084,6 +1084,33 @@ def evaluate(
     )
 
 
+def window_openings(
+    windows: Sequence[WindowSpec],
+    blackouts: Sequence[Blackout],
+    after: datetime | str,
+    *,
+    window_name: str | None = None,
+    until: datetime | None = None,
+    count: int | None = None,
+) -> list[datetime]:
+    """The instants usable windows open after ``after`` (not at it), as ``evaluate`` sees them.
+
+    Each is where ``evaluate`` would first say "inside": daylight saving and blackouts applied,
+    back-to-back windows one stretch. At most ``count`` of them, none later than ``until``.
+    """
+    if until is None and count is None:
+        raise WindowError(msg="window_openings needs until or count, or it would not end")
+    openings: list[datetime] = []
+    instant = parse_now(after)
+    while count is None or len(openings) < count:
+        upcoming = evaluate(windows, blackouts, instant, window_name=window_name).upcoming
+        if upcoming is None or (until is not None and upcoming.start > until):
+            break
+        openings.append(upcoming.start)
+        instant = upcoming.start
+    return openings
+
+
 # --------------------------------------------------------------------------- guard for modules
 
 
