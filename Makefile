@@ -11,14 +11,15 @@ COLLECTION_LINK := build/collections/ansible_collections/streamops/maintenance
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv system-packages collection-link deps k8s-binaries demo lab-up lab-down lab-status \
-        k8s-up k8s-down test unit integration sanity lint changelog-lint bench clean clean-k8s-cache
+.PHONY: help venv system-packages collection-link awx-collection deps k8s-binaries demo lab-up lab-down lab-status \
+        k8s-up k8s-down test unit integration sanity lint changelog-lint bench clean clean-k8s-cache awx-config
 
 help:
 	@echo "make demo      set up, start the lab estate, run playbooks/weekly.yml against it"
 	@echo "make test      set up and run every test (unit, integration, sanity, lint, molecule)"
 	@echo "make lab-down  stop everything the lab started"
 	@echo "make k8s-up    only the local Kubernetes 1.20 cluster (make k8s-down stops it)"
+	@echo "make awx-config  the AWX/Tower configuration of INVENTORY (default inventory/example), checked offline"
 
 $(STAMP): requirements.txt requirements-test.txt constraints-test.txt
 	@scripts/ensure-python-venv.sh "$(PYTHON)"
@@ -37,7 +38,18 @@ collection-link:
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@ln -sfn $(CURDIR) $(COLLECTION_LINK)
 
-deps: venv system-packages collection-link
+# awx.awx, unpacked alone from the `ansible` wheel on PyPI (Galaxy cannot be reached): the offline check of
+# the generated AWX configuration runs its modules. Fetched here, not by a test.
+awx-collection: venv collection-link
+	@$(BIN)/python -c 'from controller_config.validate import awx_collection; print("awx.awx:", awx_collection())'
+
+deps: venv system-packages collection-link awx-collection
+
+# The AWX/Tower configuration (infra.aap_configuration format) for an inventory's estates, checked offline.
+INVENTORY ?= inventory/example
+awx-config: deps
+	@$(BIN)/python -m controller_config generate --inventory $(INVENTORY) $(if $(SETTINGS),--settings $(SETTINGS))
+	@$(BIN)/python -m controller_config validate build/controller/controller_configuration.yml
 
 # Kubernetes 1.20 from Debian's source package, patched (lab/k8s/patches), built
 # once into ~/.cache/streamops-maintenance/k8s (STREAMOPS_K8S_CACHE) and reused.
