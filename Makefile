@@ -78,7 +78,9 @@ k8s-up: deps k8s-binaries
 k8s-down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m lab.k8s down; fi
 
-test: deps k8s-binaries
+# The execution environment image too: its cold build fetches wheels and packages from the registries,
+# which happens here, before any test (the tests then find it in the layer cache).
+test: deps k8s-binaries ee
 	@scripts/run-tests.sh
 
 unit: deps
@@ -101,6 +103,17 @@ bench: deps
 
 clean: lab-down
 	rm -rf build tests/output .pytest_cache reports
+
+# The collection's execution environment (lab/ee, docs/execution-environment.md):
+# `ee` builds the image offline on a local Debian base (first run about 2 minutes;
+# caches in ~/.cache/streamops-maintenance/ee, STREAMOPS_EE_CACHE); `ee-context`
+# only writes build/ee/context, to build on AWX's own base image.
+.PHONY: ee ee-context
+ee: deps
+	@$(BIN)/python -m lab.ee build
+
+ee-context: deps
+	@$(BIN)/python -m lab.ee context
 
 # The Kubernetes build cache lives outside the repo; `make clean` keeps it.
 clean-k8s-cache:

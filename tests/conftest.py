@@ -4,6 +4,7 @@ from __future__ import annotations
 pytest_plugins = [
     "lab.harness.fixtures_data",
     "lab.harness.fixtures_docker",
+    "lab.harness.fixtures_ee",
     "lab.harness.fixtures_k8s",
     "lab.harness.fixtures_lab",
 ]
