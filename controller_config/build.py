@@ -217,6 +217,14 @@ def _notifications(settings: Mapping[str, Any], vault: list[str]) -> tuple[list[
     return templates, attach
 
 
+def _project_path(repo: Path, inventory: Path) -> str:
+    try:
+        return str(Path(inventory).resolve().relative_to(Path(repo).resolve()))
+    except ValueError:
+        raise SourceError(f"inventory {inventory} is not inside the project {repo}: say where AWX finds it with "
+                          "the setting inventory.source_path") from None
+
+
 def generate(repo: Path, inventory: Path, settings: Mapping[str, Any], now: datetime) -> Generated:
     reader = InventoryReader(inventory, defaults=role_defaults(repo, "maintenance_window"))
     playbooks = load_playbooks(repo, reader.render)
@@ -226,7 +234,7 @@ def generate(repo: Path, inventory: Path, settings: Mapping[str, Any], now: date
     notifications, attach = _notifications(settings, vault)
     ee = settings["execution_environment"]
     project = settings["project"]
-    source_path = settings["inventory"]["source_path"] or str(Path(inventory).resolve().relative_to(repo))
+    source_path = settings["inventory"]["source_path"] or _project_path(repo, inventory)
     config: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIABLES}
     config["controller_credential_types"] = [jc.credential_type(cred) for cred in jc.CREDENTIALS]
     config["controller_execution_environments"] = [{

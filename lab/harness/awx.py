@@ -177,7 +177,10 @@ def awx_job_vars(job_id: int, template: Mapping[str, Any], *, launch_type: str =
 def awx_job_env(job_id: int) -> dict[str, str]:
     return {"JOB_ID": str(job_id), "INVENTORY_ID": "1", "PROJECT_REVISION": "0" * 40,
             "ANSIBLE_RETRY_FILES_ENABLED": "False", "MAX_EVENT_RES": "700000", "AWX_HOST": "https://awx.invalid",
-            "ANSIBLE_FORCE_COLOR": "True",
+            "ANSIBLE_FORCE_COLOR": "True", "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_PARAMIKO_RECORD_HOST_KEYS": "False",
+            # A job whose inventory does not parse fails at once instead of running on no host.
+            "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
             "ANSIBLE_COLLECTIONS_PATH": "/runner/requirements_collections:~/.ansible/collections:"
                                         "/usr/share/ansible/collections"}
 

@@ -60,6 +60,12 @@ from typing import Any
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
+try:  # ansible-core >= 2.19 raises it for a value that templated to omit
+    from ansible.errors import AnsibleValueOmittedError
+    OMITTED: tuple[type[Exception], ...] = (AnsibleValueOmittedError,)
+except ImportError:
+    OMITTED = ()
+
 from ansible_collections.streamops.maintenance.plugins.module_utils.job_credentials import (
     CredentialError,
     overlay_connections,
@@ -81,7 +87,17 @@ class LookupModule(LookupBase):
                 if not isinstance(raw, Mapping):
                     raise AnsibleLookupError(f"{variable} must be a dict, got {type(raw).__name__}")
             # Key by key, so what the credential replaces (a password the inventory leaves out) is never templated.
-            return {key: self._templar.template(value) for key, value in raw.items() if key not in overridden}
+            found = {}
+            for key, value in raw.items():
+                if key in overridden:
+                    continue
+                try:
+                    value = self._templar.template(value)
+                except OMITTED:
+                    continue  # `| default(omit)`: the key is not set, as in module arguments
+                if value != known.get("omit"):  # ansible-core < 2.19 gives omit's placeholder string
+                    found[key] = value
+            return found
 
         estate = self._templar.template(known["estate"]) if "estate" in known else None
         try:

@@ -15,10 +15,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.ansible]
 
 
 def test_a_vitalstream_credential_on_a_stream_systems_job_stops_it_and_says_why(tmp_path):
-    env, cmdline = inject_credential(jc.credential_type(jc.credential("postgres")),
-                               {"estate": "vitalstream", "host": "db.invalid", "database": "vitalstream",
-                                "username": "vitalstream_user", "password": "not-used-anywhere"}, tmp_path,
-                               container_root=str(tmp_path))
+    vitalstream = {"estate": "vitalstream", "host": "db.invalid", "database": "vitalstream",
+                   "username": "vitalstream_user", "password": "not-used-anywhere"}
+    env, cmdline = inject_credential(jc.credential_type(jc.credential("postgres")), vitalstream, tmp_path,
+                                     container_root=str(tmp_path))
     assert cmdline == []
     result = run([str(BIN / "ansible-playbook"), "-i", "inventory/example", "--limit", "stream_systems",
                   str(REPO / "playbooks" / "weekly.yml")],
