@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yaml
 
-from .seed import LOGROTATE_CONF
+from .seed import make_log_dir
 
 REPO = Path(__file__).resolve().parent.parent
 LAB_SERVICES = REPO / "inventory" / "lab" / "group_vars" / "all" / "lab_services.yml"
@@ -372,22 +372,8 @@ def drop_s3(lab_services: dict, bucket: str, estates: Sequence[Estate], *, remov
 
 
 def make_logs(state_dir: Path, estate: Estate, *, old_days: int = 40) -> Path:
-    """A log directory with a logrotate config, a live log and logs older than the cleanup age."""
-    directory = (state_dir / estate.host / "logs").resolve()
-    directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o755)  # logrotate refuses group- or world-writable log directories
-    conf = directory / "logrotate.conf"
-    conf.write_text(LOGROTATE_CONF.format(directory=directory))
-    conf.chmod(0o644)
-    with open(directory / "app.log", "a", encoding="utf-8") as live:
-        for number in range(60):
-            live.write(f"2026-11-22T02:{number:02d}:00Z INFO {estate.host} request {number} served\n")
-    old = time.time() - old_days * 86400
-    for number in range(3):
-        path = directory / f"app-2026-10-0{number + 1}.log"
-        path.write_text(f"old {estate.host} log {number}\n" * 100)
-        os.utime(path, (old, old))
-    return directory
+    """The estate's log directory (seed.make_log_dir): a logrotate config, a live log, logs past the cleanup age."""
+    return make_log_dir(state_dir / estate.host / "logs", estate.host, old_days=old_days)
 
 
 # --------------------------------------------------------------------------- create / drop

@@ -173,8 +173,8 @@ LOGROTATE_CONF = """# Written by the lab (lab/seed.py make_lab_logs): rotate the
 """
 
 
-def make_lab_logs(state_dir, *, old_days: int = 40) -> dict[str, str]:
-    """Per estate, a log directory with a logrotate config, a live log and logs older than the cleanup age.
+def make_log_dir(directory, owner: str, *, old_days: int = 40):
+    """A log directory with a logrotate config, a live log and logs older than the cleanup age.
 
     What log_maintenance rotates and cleans in the lab. Safe to call again: the
     live log is topped up, old logs are put back, the config is rewritten.
@@ -183,21 +183,26 @@ def make_lab_logs(state_dir, *, old_days: int = 40) -> dict[str, str]:
     import time  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
-    made = {}
-    for estate in ESTATES:
-        directory = (Path(state_dir) / "logs" / estate.name).resolve()
-        directory.mkdir(parents=True, exist_ok=True)
-        directory.chmod(0o755)  # logrotate refuses group- or world-writable log directories
-        conf = directory / "logrotate.conf"
-        conf.write_text(LOGROTATE_CONF.format(directory=directory))
-        conf.chmod(0o644)
-        with open(directory / "app.log", "a", encoding="utf-8") as live:
-            for i in range(60):
-                live.write(f"2026-11-22T02:{i % 60:02d}:00Z INFO {estate.name} request {i} served\n")
-        old = time.time() - old_days * 86400
-        for i in range(3):
-            path = directory / f"app-2026-10-0{i + 1}.log"
-            path.write_text(f"old {estate.name} log {i}\n" * 100)
-            os.utime(path, (old, old))
-        made[estate.name] = str(directory)
-    return made
+    directory = Path(directory).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o755)  # logrotate refuses group- or world-writable log directories
+    conf = directory / "logrotate.conf"
+    conf.write_text(LOGROTATE_CONF.format(directory=directory))
+    conf.chmod(0o644)
+    with open(directory / "app.log", "a", encoding="utf-8") as live:
+        for i in range(60):
+            live.write(f"2026-11-22T02:{i:02d}:00Z INFO {owner} request {i} served\n")
+    old = time.time() - old_days * 86400
+    for i in range(3):
+        path = directory / f"app-2026-10-0{i + 1}.log"
+        path.write_text(f"old {owner} log {i}\n" * 100)
+        os.utime(path, (old, old))
+    return directory
+
+
+def make_lab_logs(state_dir, *, old_days: int = 40) -> dict[str, str]:
+    """Per estate of the lab, its log directory (make_log_dir) under ``state_dir``/logs/<estate>."""
+    from pathlib import Path  # noqa: PLC0415
+
+    return {estate.name: str(make_log_dir(Path(state_dir) / "logs" / estate.name, estate.name, old_days=old_days))
+            for estate in ESTATES}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from ..harness.base import HarnessError
+from ..harness.base import HarnessError, cache_dir
 
 REPO = Path(__file__).resolve().parents[2]
 EE_FILE = REPO / "execution-environment.yml"
@@ -35,11 +35,7 @@ Progress = Callable[[str], None]
 
 def cache_root() -> Path:
     """``$STREAMOPS_EE_CACHE``, else ``$XDG_CACHE_HOME``/``~/.cache`` + streamops-maintenance/ee."""
-    explicit = os.environ.get("STREAMOPS_EE_CACHE")
-    if explicit:
-        return Path(explicit).expanduser().resolve()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return (base / "streamops-maintenance" / "ee").resolve()
+    return cache_dir("ee", "STREAMOPS_EE_CACHE")
 
 
 def load_ee_definition(path: Path = EE_FILE) -> dict:

@@ -18,6 +18,15 @@ class HarnessError(RuntimeError):
     """A lab service could not be started, reached or stopped."""
 
 
+def cache_dir(kind: str, env_var: str) -> Path:
+    """``$<env_var>``, else ``$XDG_CACHE_HOME`` (or ~/.cache) + streamops-maintenance/<kind>: what runs keep."""
+    explicit = os.environ.get(env_var)
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return (base / "streamops-maintenance" / kind).resolve()
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..harness.base import HarnessError
+from ..harness.base import HarnessError, cache_dir
 
 KUBERNETES_VERSION = "1.20.2"
 SOURCE_PACKAGE = "kubernetes"
@@ -53,11 +53,7 @@ Progress = Callable[[str], None]
 
 def cache_root() -> Path:
     """``$STREAMOPS_K8S_CACHE``, else ``$XDG_CACHE_HOME``/``~/.cache`` + streamops-maintenance/k8s."""
-    explicit = os.environ.get("STREAMOPS_K8S_CACHE")
-    if explicit:
-        return Path(explicit).expanduser().resolve()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return (base / "streamops-maintenance" / "k8s").resolve()
+    return cache_dir("k8s", "STREAMOPS_K8S_CACHE")
 
 
 def patch_files() -> list[Path]:
