@@ -214,8 +214,13 @@ def _field_value(cred: ConnectionCredential, field: CredentialField, text: str) 
     if field.choices and text not in field.choices:
         raise CredentialError(msg=f"the {field.label.lower()} of the {cred.title} credential ({name}) must be one of "
                                   f"{', '.join(field.choices)}, got {text!r}")
-    if field.file and not os.path.getsize(text):
-        return None  # an empty certificate field: keep the inventory's
+    if field.file:
+        try:
+            if not os.path.getsize(text):
+                return None  # an empty certificate field: keep the inventory's
+        except OSError as exc:
+            raise CredentialError(msg=f"the {field.label} of the {cred.title} credential ({name}={text}) cannot be "
+                                      f"read on the controller: {exc.strerror}") from None
     return text
 
 

@@ -120,6 +120,13 @@ def test_a_bad_value_in_the_environment_is_named(name, value, message):
         overlay(env)
 
 
+def test_a_certificate_file_the_controller_cannot_read_is_named():
+    env = {"STREAMOPS_POSTGRES_CREDENTIAL": "streamops PostgreSQL", "STREAMOPS_POSTGRES_CA_CERT": "/runner/env/gone"}
+    with pytest.raises(jc.CredentialError, match=r"\(STREAMOPS_POSTGRES_CA_CERT=/runner/env/gone\) cannot be read on "
+                                                 "the controller: No such file"):
+        overlay(env)
+
+
 def test_awx_refuses_a_credential_without_its_required_inputs(tmp_path):
     with pytest.raises(HarnessError, match="'password' is required"):
         injected_env("postgres", {"host": "db", "database": "d", "username": "u"}, tmp_path)
