@@ -20,10 +20,10 @@ from pathlib import Path
 
 import docker.errors
 
-from ..harness.base import HarnessError
+from ..harness.base import HarnessError, exclusive
 from ..harness.docker_engine import DockerEngine, _mounts_under, _umount, docker_cli
 from ..k8s.build import debian_archives
-from .common import Progress, cache_root, exclusive, run, system_tool
+from .common import Progress, cache_root, run, system_tool
 
 BASE_IMAGE_REPO = "streamops-lab/ee-base"
 BASE_SUITE = "bookworm"

@@ -1,7 +1,6 @@
 """Paths, caches, locks and subprocess helpers shared by the execution-environment build."""
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -109,22 +108,6 @@ def tail(log: Path, lines: int) -> str:
     if not log.exists():
         return ""
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-
-
-@contextmanager
-def exclusive(path: Path, progress: Progress, what: str) -> Iterator[None]:
-    """An advisory lock on ``path``: two processes never build the same thing at once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            progress(f"another process is {what} ({path}); waiting for it")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Timings:

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import docker.errors
 
-from ..harness.base import HarnessError
+from ..harness.base import HarnessError, exclusive, wait_reporting
 from ..harness.docker_engine import DockerEngine, docker_cli
 from .base import BaseRootfs, ensure_base_image
 from .common import (
-    BUILD_DIR, BUILD_LOCK, CONTEXT_DIR, Progress, Timings, exclusive, galaxy_version, tail,
+    BUILD_DIR, BUILD_LOCK, CONTEXT_DIR, Progress, Timings, galaxy_version, tail,
 )
 from .context import CONTAINERFILE, build_collection_tarball, create_context, require_valid_context
 from .offline import dpkg_runtime_packages, ensure_debs, ensure_wheels, stage_offline
@@ -91,26 +91,26 @@ def prepare_offline_context(rootfs: BaseRootfs, timings: Timings, progress: Prog
         wheels = ensure_wheels(rootfs, progress)
     with timings.step("debs"):
         debs = ensure_debs(rootfs, dpkg_runtime_packages(), progress)
-    with timings.step("collection tarball"):
-        build_collection_tarball(progress)
-    with timings.step("ansible-builder create"):
-        stage_offline(wheels, debs)
-        create_context(CONTEXT_DIR, progress)
-        require_valid_context(CONTEXT_DIR, version=galaxy_version())
-    return CONTEXT_DIR
+    return _checked_context(wheels, debs, timings, progress)
 
 
 def prepare_online_context(progress: Progress) -> Path:
     """The context for a build elsewhere (AWX): the tarball, no offline files; checked."""
     timings = Timings(progress)
     with exclusive(BUILD_LOCK, progress, "building the execution environment"):
-        with timings.step("collection tarball"):
-            build_collection_tarball(progress)
-        with timings.step("ansible-builder create"):
-            stage_offline(None, None)
-            create_context(CONTEXT_DIR, progress)
-            require_valid_context(CONTEXT_DIR, version=galaxy_version())
+        _checked_context(None, None, timings, progress)
     progress(f"context {CONTEXT_DIR}; {timings.summary()}")
+    return CONTEXT_DIR
+
+
+def _checked_context(wheels: Path | None, debs: Path | None, timings: Timings, progress: Progress) -> Path:
+    """The collection tarball, the offline files (or none), ``ansible-builder create``, and its output checked."""
+    with timings.step("collection tarball"):
+        build_collection_tarball(progress)
+    with timings.step("ansible-builder create"):
+        stage_offline(wheels, debs)
+        create_context(CONTEXT_DIR, progress)
+        require_valid_context(CONTEXT_DIR, version=galaxy_version())
     return CONTEXT_DIR
 
 
@@ -136,17 +136,8 @@ def docker_build(engine: DockerEngine, context_dir: Path, *, tags: list[str], bu
     with open(BUILD_LOG, "wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603 - argv list, no shell
                                 stdin=subprocess.DEVNULL, env=env)
-        try:
-            last_report = started
-            while proc.poll() is None:
-                time.sleep(0.5)
-                if time.monotonic() - last_report >= PROGRESS_SECONDS:
-                    last_report = time.monotonic()
-                    progress(f"  ... {last_report - started:.0f}s: {current_step(BUILD_LOG)}")
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
+        wait_reporting(proc, progress, lambda seconds: f"  ... {seconds:.0f}s: {current_step(BUILD_LOG)}",
+                       every=PROGRESS_SECONDS)
     steps, cached = build_log_counts(BUILD_LOG.read_text(errors="replace"))
     if proc.returncode != 0:
         raise HarnessError(f"docker build failed (exit {proc.returncode}) after {time.monotonic() - started:.0f}s "

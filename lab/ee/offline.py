@@ -21,11 +21,11 @@ from pathlib import Path
 
 from bindep.depends import Depends, DependsException
 
-from ..harness.base import HarnessError
+from ..harness.base import HarnessError, exclusive
 from ..k8s.build import debian_archives, private_apt_options
 from .base import BASE_SUITE, DEFAULT_MIRROR, DEFAULT_SECURITY, BaseRootfs, archive_uri
 from .common import (
-    CONSTRAINTS_FILE, EE_FILE, OFFLINE_DIR, Progress, cache_root, exclusive,
+    CONSTRAINTS_FILE, EE_FILE, OFFLINE_DIR, Progress, cache_root,
     link_or_copy, load_ee_definition, run, system_tool,
 )
 

@@ -1,13 +1,15 @@
 """Process, port and readiness helpers shared by every lab service."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,39 @@ def cache_dir(kind: str, env_var: str) -> Path:
         return Path(explicit).expanduser().resolve()
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return (base / "streamops-maintenance" / kind).resolve()
+
+
+@contextmanager
+def exclusive(path: Path, progress: Callable[[str], None], what: str) -> Iterator[None]:
+    """An advisory lock on ``path``: two processes never build the same thing at once (the second waits, and says so)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress(f"another process is {what} ({path}); waiting for it")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def wait_reporting(proc: subprocess.Popen, progress: Callable[[str], None], describe: Callable[[float], str], *,
+                   every: float = 30, poll: float = 0.5) -> None:
+    """Wait for a long build step, saying ``describe(seconds so far)`` every ``every`` seconds; an interrupted
+    wait (Ctrl-C, a test timeout) kills the step rather than leaving it running."""
+    started = last_report = time.monotonic()
+    try:
+        while proc.poll() is None:
+            time.sleep(poll)
+            if time.monotonic() - last_report >= every:
+                last_report = time.monotonic()
+                progress(describe(last_report - started))
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
 
 
 def free_port() -> int:

@@ -12,7 +12,6 @@ read, never changed.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -21,11 +20,10 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-from ..harness.base import HarnessError, cache_dir
+from ..harness.base import HarnessError, cache_dir, exclusive, wait_reporting
 
 KUBERNETES_VERSION = "1.20.2"
 SOURCE_PACKAGE = "kubernetes"
@@ -93,7 +91,7 @@ def ensure_binaries(progress: Progress = print) -> Path:
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
     # Two runs at once (the lab and a test session) must not both build.
-    with _exclusive(root / ".build.lock", progress):
+    with exclusive(root / ".build.lock", progress, "building Kubernetes"):
         found = cached_binaries()
         if found is not None:
             return found
@@ -264,17 +262,8 @@ def _run_make(tree: Path, make: str, log: Path, progress: Progress) -> None:
         proc = subprocess.Popen(  # noqa: S603
             [make, f"WHAT={what}"], cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
-        try:
-            last_report = started
-            while proc.poll() is None:
-                time.sleep(1)
-                if time.monotonic() - last_report >= 30:
-                    last_report = time.monotonic()
-                    progress(f"  ... still building ({last_report - started:.0f}s): {_last_step(log)}")
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
+        wait_reporting(proc, progress,
+                       lambda seconds: f"  ... still building ({seconds:.0f}s): {_last_step(log)}", poll=1)
     if proc.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise HarnessError(f"make failed (exit {proc.returncode}) after {time.monotonic() - started:.0f}s:\n{tail}")
@@ -308,17 +297,3 @@ def _check(argv: list[str], what: str, cwd: Path | None = None) -> None:
 
 def _output(argv: list[str]) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=False).stdout  # noqa: S603
-
-
-@contextmanager
-def _exclusive(path: Path, progress: Progress) -> Iterator[None]:
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            progress(f"another process is building Kubernetes ({path}); waiting for it")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

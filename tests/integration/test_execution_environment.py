@@ -15,12 +15,13 @@ import pytest
 import yaml
 
 from lab.ee.base import ensure_base_image
-from lab.ee.common import BUILD_LOCK, REPO, exclusive, galaxy_version
+from lab.ee.common import BUILD_LOCK, REPO, galaxy_version
 from lab.ee.context import (
     DEFAULT_BASE_IMAGE, PACKAGE_MANAGER, build_collection_tarball, check_context, create_context, introspect,
     stages, tarball_manifest,
 )
 from lab.ee.offline import DPKG_PLATFORM, RPM_PLATFORM, ensure_offline_dirs, runtime_packages
+from lab.harness.base import exclusive
 from lab.harness.docker_engine import DockerEngine, docker_cli
 
 pytestmark = pytest.mark.integration
