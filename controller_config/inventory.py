@@ -53,14 +53,18 @@ class InventoryReader:
         self._loader = DataLoader()
         self._inventory = InventoryManager(loader=self._loader, sources=[str(path)])
         self._variables = VariableManager(loader=self._loader, inventory=self._inventory)
-        self._defaults = dict(defaults or {})
+        self._defaults = _trusted(dict(defaults or {}))
         self._host_vars: dict[str, Mapping[str, Any]] = {}
 
     def render(self, value: Any, variables: Mapping[str, Any]) -> Any:
-        """``value`` templated with ``variables``; text the generator read itself (a playbook's vars) included."""
+        """``value`` templated with ``variables``, both text the generator read itself (a playbook's vars)."""
+        return self._render(_trusted(value), _trusted(dict(variables)))
+
+    def _render(self, value: Any, variables: Mapping[str, Any]) -> Any:
+        """Templated with ``variables`` as they are: the inventory's are Ansible's own, trusted already."""
         from ansible.template import Templar  # noqa: PLC0415
 
-        return Templar(loader=self._loader, variables=_trusted(dict(variables))).template(_trusted(value))
+        return Templar(loader=self._loader, variables=dict(variables)).template(value)
 
     def _vars(self, host: str) -> Mapping[str, Any]:
         if host not in self._host_vars:
@@ -68,7 +72,7 @@ class InventoryReader:
         return self._host_vars[host]
 
     def _context(self, estate: Estate, extra: Mapping[str, Any] | None) -> dict[str, Any]:
-        return {**self._defaults, **self._vars(estate.hosts[0]), **(extra or {})}
+        return {**self._defaults, **self._vars(estate.hosts[0]), **_trusted(dict(extra or {}))}
 
     def estates(self) -> list[Estate]:
         by_estate: dict[str, list[str]] = {}
@@ -76,7 +80,7 @@ class InventoryReader:
             raw = self._vars(host).get("estate")
             if raw is None:
                 continue
-            by_estate.setdefault(str(self.render(raw, self._vars(host))), []).append(host)
+            by_estate.setdefault(str(self._render(raw, self._vars(host))), []).append(host)
         if not by_estate:
             raise SourceError(f"no host of inventory {self.path} has an estate variable")
         groups = self._inventory.groups
@@ -95,7 +99,7 @@ class InventoryReader:
                 raise SourceError(f"estate {estate.name}: variable {name} is not defined in {self.path}")
             return default
         try:
-            return self.render(context[name], context)
+            return self._render(context[name], context)
         except Exception as exc:  # noqa: BLE001 - Ansible raises many kinds; the message says which variable
             raise SourceError(f"estate {estate.name}: cannot template {name}: {exc}") from None
 
@@ -114,7 +118,7 @@ class InventoryReader:
             if key in skip:
                 continue
             try:
-                found[key] = self.render(value, context)
+                found[key] = self._render(value, context)
             except Exception as exc:  # noqa: BLE001 - see value()
                 raise SourceError(f"estate {estate.name}: cannot template {name}.{key}: {exc}") from None
         return found

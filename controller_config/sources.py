@@ -163,8 +163,9 @@ def load_playbooks(repo: Path, render: Any) -> list[Playbook]:
                 if schedule not in checklists:
                     raise SourceError(f"{path}: maintenance_schedule {schedule!r} has no checklist; known: "
                                       f"{', '.join(checklists)}")
-                listed = render(checklists[schedule], play_vars)
-                steps += [_role_step(*(str(step).split(":", 1) + [None])[:2]) for step in listed]
+                for step in render(checklists[schedule], play_vars):
+                    role, _sep, entry = str(step).partition(":")
+                    steps.append(_role_step(role, entry or None))
             else:
                 steps += _static_role_steps(play)
         found.append(Playbook(os.path.relpath(path, repo), _header(path), variables, steps, inputs))
