@@ -459,8 +459,10 @@ def point_front_by_hand(stack: Stack, colour: str) -> None:
     subprocess.run([stack.nginx.binary, "-s", "reload", "-c", str(stack.nginx.conf)],  # noqa: S603
                    check=True, capture_output=True, timeout=30)
     expected = stack.direct(colour)
-    wait_for(lambda: get(stack.nginx.url + "/version") == (200, expected), timeout=15,
-             what=f"nginx routing to {colour}")
+    # Until the reload is over, an old worker may still take a request to the old upstream (seen: a 502 right
+    # after the first 200): the new routing counts once several requests in a row get it.
+    wait_for(lambda: all(get(stack.nginx.url + "/version") == (200, expected) for _request in range(5)),
+             timeout=15, what=f"nginx routing to {colour}")
 
 
 @pytest.fixture
