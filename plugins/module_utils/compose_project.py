@@ -16,24 +16,12 @@ import os
 import shutil
 import subprocess
 import time
-import traceback
 from dataclasses import dataclass
 from typing import Any
 
 from .blue_green import ColourState, DeployError, check_image_repository
 from .compose_files import absolute, tail
-
-try:
-    import docker
-    from docker.errors import DockerException
-except ImportError:
-    docker = None
-    DOCKER_IMPORT_ERROR: str | None = traceback.format_exc()
-
-    class DockerException(Exception):  # type: ignore[no-redef]
-        """Stands in so the except clauses below still evaluate without the SDK."""
-else:
-    DOCKER_IMPORT_ERROR = None
+from .docker_conn import DOCKER_IMPORT_ERROR, DockerEngineError, DockerException, docker_client_from, engine_name
 
 PROJECT_LABEL = "com.docker.compose.project"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
@@ -178,20 +166,18 @@ class ComposeProject:
 
     def client(self) -> Any:
         if self._client is None:
-            if docker is None:
+            if DOCKER_IMPORT_ERROR is not None:
                 raise DeployError(msg="the Python library docker (Docker SDK for Python) is required for "
                                       "platform compose", exception=DOCKER_IMPORT_ERROR)
             try:
-                if self.docker_host:
-                    self._client = docker.DockerClient(base_url=self.docker_host, version="auto", timeout=60)
-                else:
-                    self._client = docker.from_env(version="auto", timeout=60)
-            except (DockerException, OSError) as exc:
-                raise DeployError(msg=f"cannot reach the Docker engine at {self.engine_name()}: {exc}") from exc
+                self._client = docker_client_from(self.docker_host, timeout=60)
+            except DockerEngineError as exc:
+                # A deploy step's error type, with the shared helper's message (it names the engine).
+                raise DeployError(msg=exc.msg) from exc
         return self._client
 
     def engine_name(self) -> str:
-        return self.docker_host or os.environ.get("DOCKER_HOST") or "the default socket"
+        return engine_name(self.docker_host)
 
     def version_of(self, attrs: dict[str, Any]) -> str | None:
         config = attrs.get("Config") or {}

@@ -17,24 +17,18 @@ import copy
 import json
 import re
 import time
-import traceback
 from typing import Any
 
 from .blue_green import COLOURS, ColourState, DeployError, check_image_tag, other
+from .k8s_conn import KUBERNETES_IMPORT_ERROR, ApiException, K8sConnectionError, k8s_client, reason_of
+from .k8s_conn import api_client_from as _api_client_from
 
 try:
-    from kubernetes import client as k8s_client
-    from kubernetes import config as k8s_config
     from kubernetes import watch as k8s_watch
-    from kubernetes.client.rest import ApiException
 except ImportError:
-    k8s_client = None
-    KUBERNETES_IMPORT_ERROR: str | None = traceback.format_exc()
+    k8s_watch = None  # KUBERNETES_IMPORT_ERROR (k8s_conn) already says the library is missing
 
-    class ApiException(Exception):  # type: ignore[no-redef]
-        status = 0
-else:
-    KUBERNETES_IMPORT_ERROR = None
+__all__ = ["KUBERNETES_IMPORT_ERROR", "K8sPlatform", "api_client_from", "reason_of"]
 
 ANNOTATION = "streamops.io/"
 HISTORY = ANNOTATION + "blue-green-history"
@@ -47,25 +41,11 @@ LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 
 
 def api_client_from(kubeconfig: str | None, context: str | None) -> Any:
-    if k8s_client is None:
-        raise DeployError(msg="the Python library kubernetes is required")
+    """k8s_conn's client; blue_green_deploy keeps failing with its own DeployError."""
     try:
-        if kubeconfig or context:
-            return k8s_config.new_client_from_config(config_file=kubeconfig, context=context)
-        try:
-            k8s_config.load_incluster_config()
-            return k8s_client.ApiClient()
-        except k8s_config.ConfigException:
-            return k8s_config.new_client_from_config()
-    except (k8s_config.ConfigException, OSError) as exc:
-        raise DeployError(msg=f"cannot load the Kubernetes configuration ({kubeconfig or 'default'}): {exc}") from exc
-
-
-def reason_of(exc: ApiException) -> str:
-    try:
-        return json.loads(exc.body).get("message") or str(exc.reason)
-    except (TypeError, ValueError):
-        return str(getattr(exc, "reason", exc))
+        return _api_client_from(kubeconfig, context)
+    except K8sConnectionError as exc:
+        raise DeployError(msg=exc.msg) from exc
 
 
 class K8sPlatform:
