@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the role layer: gather records, judge the command output roles read, say what failed.
 
-The logic is in plugins/module_utils (records, health, log_review) and unit-tested there; these
+The logic is in plugins/module_utils (records, health, log_review, pg_compliance) and unit-tested there; these
 functions only take registered task results apart. Each filter has its documentation in the
 YAML file of its name beside this one.
 """
@@ -14,8 +14,10 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.streamops.maintenance.plugins.module_utils import health, log_review
+from ansible_collections.streamops.maintenance.plugins.module_utils import health, log_review, pg_compliance
 from ansible_collections.streamops.maintenance.plugins.module_utils import records as contract
+from ansible_collections.streamops.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.streamops.maintenance.plugins.module_utils.window import parse_now, utc_now
 
 
 def _results(registered: Any, what: str) -> list[Mapping[str, Any]]:
@@ -148,11 +150,42 @@ def log_error_records(registered: Any, kind: str, pattern: str, hours: Any, limi
     return found
 
 
+def audit_event_records(source: Any, hours: Any = 24, now: Any = None, time_key: str = "timestamp",
+                        verb_key: str | None = None, name: str = "audit-logger") -> list[dict[str, Any]]:
+    """The audit-logger's JSON log lines (``kubectl logs --since=24h``): registered, a list of lines, or the text.
+
+    A registered looped result gives a record per item (``name item``); a skipped task gives none.
+    """
+    try:
+        hours = int(hours)
+        instant = utc_now() if now in (None, "") else parse_now(now)
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError(f"audit_event_records: hours {hours!r} must be a whole number: {exc}") from exc
+    except MaintenanceError as exc:
+        raise AnsibleFilterError(f"audit_event_records: {exc.msg}") from exc
+    if isinstance(source, str):
+        sources = [(name, source.splitlines(), None)]
+    elif isinstance(source, (list, tuple)):
+        sources = [(name, [str(line) for line in source], None)]
+    else:
+        results = _results(source, "audit_event_records")
+        looped = isinstance(source.get("results"), list)
+        # kubectl writes the log to stdout; stderr holds only its own messages.
+        sources = [(f"{name} {result.get('item')}" if looped else name, list(result.get("stdout_lines") or []),
+                    _command_error(result)) for result in results]
+    try:
+        return [pg_compliance.audit_event_record(lines, hours=hours, now=instant, time_key=time_key,
+                                                 verb_key=verb_key or None, source=where, error=error)
+                for where, lines, error in sources]
+    except ValueError as exc:
+        raise AnsibleFilterError(f"audit_event_records: {exc}") from exc
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "records": records, "problems": problems, "problems_text": problems_text,
             "compare_records": compare_records, "pod_records": pod_records, "tls_secret_texts": tls_secret_texts,
             "compose_service_records": compose_service_records, "logrotate_records": logrotate_records,
-            "log_error_records": log_error_records,
+            "log_error_records": log_error_records, "audit_event_records": audit_event_records,
         }

@@ -142,7 +142,7 @@ def test_bad_input_names_the_filter(call, msg):
 def test_every_filter_is_registered():
     assert set(filters.FilterModule().filters()) == {
         "records", "problems", "problems_text", "compare_records", "pod_records", "tls_secret_texts",
-        "compose_service_records", "logrotate_records", "log_error_records"}
+        "compose_service_records", "logrotate_records", "log_error_records", "audit_event_records"}
 
 
 # --------------------------------------------------------------------------- kubectl: pods and TLS secrets
@@ -357,3 +357,69 @@ def test_log_error_records_with_a_bad_pattern_names_the_filter_and_the_pattern()
         filters.log_error_records(registered, "compose", "ERROR(", 24)
     assert caught.value.message == ("log_error_records: error pattern 'ERROR(' is not a regular expression: "
                                     "missing ), unterminated subpattern at position 5")
+
+
+# --------------------------------------------------------------------------- kubectl logs of the audit-logger
+
+AUDIT_NOW = "2026-01-11T07:30:00Z"
+AUDIT_ARGV = KUBECTL + ["logs", "--namespace", "production", "deployment/audit-logger", "--since=24h"]
+AUDIT_LINES = "\n".join([
+    json.dumps({"timestamp": "2026-01-11T07:00:00.123456789Z", "verb": "create", "user": "trader1"}),
+    json.dumps({"timestamp": "2026-01-11T07:01:00Z", "verb": "get", "user": "trader1"}),
+    json.dumps({"timestamp": "2026-01-11T07:02:00Z", "action": "get", "user": "ops"}),
+    json.dumps({"timestamp": "2026-01-10T07:00:00Z", "verb": "delete", "user": "ops"}),  # before the 24 h
+    "audit-logger: flushed 3 events",
+])
+
+
+def test_audit_event_records_of_kubectl_logs():
+    found = filters.audit_event_records(command(AUDIT_ARGV, stdout=AUDIT_LINES), 24, AUDIT_NOW)
+    assert result_problems({"changed": False, "msg": "", "records": found}) == []
+    assert found == [make_record(
+        "audit audit-logger", "audit_summary", "ok", "3 audit event(s) in the last 24h: get 2, create 1 "
+                                                     "(1 unparsed line(s))",
+        after={"by_verb": {"create": 1, "get": 2}, "total": 3, "hours": 24, "lines": 5, "unparsed": 1,
+               "undated": 0, "outside_window": 1, "since": "2026-01-10T07:30:00+00:00"})]
+    # The same lines as a list or as text, and a verb key of its own.
+    assert filters.audit_event_records(AUDIT_LINES.splitlines(), 24, AUDIT_NOW) == found
+    assert filters.audit_event_records(AUDIT_LINES, now=AUDIT_NOW) == found
+    only_action = filters.audit_event_records(AUDIT_LINES, now=AUDIT_NOW, verb_key="action", name="audit")
+    assert only_action[0]["name"] == "audit audit"
+    assert only_action[0]["after"]["by_verb"] == {"(none)": 2, "get": 1}
+
+
+def test_audit_event_records_when_kubectl_fails_or_is_skipped():
+    not_found = 'Error from server (NotFound): deployments.apps "audit-logger" not found'
+    failed = command(AUDIT_ARGV, rc=1, stderr=not_found)
+    found = filters.audit_event_records(failed, now=AUDIT_NOW)
+    assert [(r["name"], r["status"]) for r in found] == [("audit audit-logger", "unknown")]
+    assert found[0]["detail"] == ('could not read the log: Error from server (NotFound): deployments.apps '
+                                  '"audit-logger" not found')
+    assert found[0]["after"]["remedy"].startswith("Fix the read of the audit-logger log")
+    assert filters.audit_event_records({"changed": False, "skipped": True}) == []
+    empty = filters.audit_event_records(command(AUDIT_ARGV), now=AUDIT_NOW)
+    assert [(r["status"], r["detail"]) for r in empty] == [("unknown", "no audit event in the last 24h")]
+
+
+def test_audit_event_records_of_a_looped_read_one_per_pod():
+    registered = looped(command(AUDIT_ARGV, "audit-logger-0", stdout=AUDIT_LINES),
+                        command(AUDIT_ARGV, "audit-logger-1", rc=1, stderr="container not running"))
+    found = filters.audit_event_records(registered, now=AUDIT_NOW)
+    assert [(r["name"], r["status"]) for r in found] == [("audit audit-logger audit-logger-0", "ok"),
+                                                         ("audit audit-logger audit-logger-1", "unknown")]
+
+
+@pytest.mark.parametrize("call, msg", [
+    (lambda: filters.audit_event_records(5), "audit_event_records expects a registered task result, got int"),
+    (lambda: filters.audit_event_records([], "a day"),
+     "audit_event_records: hours 'a day' must be a whole number: invalid literal for int() with base 10: 'a day'"),
+    (lambda: filters.audit_event_records([], 0), "audit_event_records: hours must be a whole number of at least 1, "
+                                                 "got 0"),
+    (lambda: filters.audit_event_records([], 24, "2026-01-11 07:30"),
+     "audit_event_records: now '2026-01-11 07:30' has no UTC offset; write it with Z or +HH:MM, "
+     "e.g. 2026-01-04T07:30:00Z"),
+])
+def test_audit_event_records_bad_input_names_the_filter(call, msg):
+    with pytest.raises(AnsibleFilterError) as caught:
+        call()
+    assert caught.value.message == msg
