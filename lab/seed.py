@@ -200,9 +200,47 @@ def make_log_dir(directory, owner: str, *, old_days: int = 40):
     return directory
 
 
-def make_lab_logs(state_dir, *, old_days: int = 40) -> dict[str, str]:
-    """Per estate of the lab, its log directory (make_log_dir) under ``state_dir``/logs/<estate>."""
+def make_security_logs(directory, owner: str, *, now=None):
+    """An auth.log and a security.log (with rotations) for the security scan's log review, stamped relative to now.
+
+    Within the last 24 hours: two failed logins (the lab inventory allows five) and no injection marker; older
+    than that, one failed login and one injection marker that the 24-hour review must not count. Rewritten on
+    every call, so the stamps stay recent.
+    """
+    import gzip  # noqa: PLC0415
+    from datetime import datetime, timedelta, timezone  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
-    return {estate.name: str(make_log_dir(Path(state_dir) / "logs" / estate.name, estate.name, old_days=old_days))
-            for estate in ESTATES}
+    now = now or datetime.now(timezone.utc)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def stamp(hours: float) -> str:
+        return (now - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    (directory / "auth.log").write_text(
+        f"{stamp(3)} INFO {owner} login ok user=nurse7\n"
+        f"{stamp(2)} WARN {owner} Failed login user=admin from=127.0.0.1\n"
+        f"{stamp(1)} INFO {owner} login ok user=nurse3\n")
+    (directory / "auth.log.1").write_text(
+        f"{stamp(20)} WARN {owner} Failed login user=nurse9 from=127.0.0.1\n"
+        f"{stamp(19)} INFO {owner} login ok user=nurse9\n")
+    with gzip.open(directory / "auth.log.2.gz", "wt", encoding="utf-8") as old:
+        old.write(f"{stamp(50)} WARN {owner} Failed login user=root from=127.0.0.1\n")
+    (directory / "security.log").write_text(
+        f"{stamp(30)} WARN {owner} blocked request: SQL injection in query parameter id\n"
+        f"{stamp(5)} INFO {owner} security headers checked\n")
+    return directory
+
+
+def make_lab_logs(state_dir, *, old_days: int = 40) -> dict[str, str]:
+    """Per estate of the lab, its log directory (make_log_dir) under ``state_dir``/logs/<estate>, with the
+    security scan's logs (make_security_logs) in its ``security`` directory."""
+    from pathlib import Path  # noqa: PLC0415
+
+    made = {}
+    for estate in ESTATES:
+        directory = make_log_dir(Path(state_dir) / "logs" / estate.name, estate.name, old_days=old_days)
+        make_security_logs(directory / "security", estate.name)
+        made[estate.name] = str(directory)
+    return made

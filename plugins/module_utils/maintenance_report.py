@@ -27,7 +27,13 @@ ISSUE_STATUSES = ("failed", "breach", "unknown", "skipped")
 # Records of these actions judge something; the others change something (for the plan of a real run).
 CHECK_ACTIONS = frozenset(("tcp", "http", "disk", "memory", "pods", "compose", "expiry", "connections", "report",
                            "summary", "window", "checklist", "verify", "verified", "errors", "status", "smoke",
-                           "post_check", "live", "persistence"))
+                           "post_check", "live", "persistence",
+                           # the security and compliance reviews (issue 16): they only read
+                           "binding", "rules", "network_policy", "unused", "secret_age", "container_security",
+                           "log_pattern", "dependency_audit", "retention", "audit_summary", "audit_continuity"))
+# The read-only reviews, each its own section of a host's report: every finding with what to do about it.
+REVIEW_SECTIONS = {"access_review": "Access Review", "security_scan": "Security Scan",
+                   "compliance_review": "Compliance Review"}
 COLLECTION = "streamops.maintenance."
 # Tasks whose time is spent waiting on a service (a database, Redis, S3, the Kubernetes API, the Docker engine,
 # an HTTP endpoint), not in Ansible itself.
@@ -304,6 +310,7 @@ def host_section(log: HostLog, *, outcome: str = COMPLETED, outcome_reason: str 
         "issues": issues,
         "validation": [f"{e['name']}: {e['detail']}" for e in entries if e["status"] == "ok"],
         "unchanged": sum(1 for e in entries if e["status"] == "unchanged"),
+        "reviews": review_sections(entries),
         "failed": bool(log.failures),
         "emergency": (log.window or {}).get("emergency"),
         "timing": {
@@ -313,6 +320,28 @@ def host_section(log: HostLog, *, outcome: str = COMPLETED, outcome_reason: str 
         },
         "entries": entries,
     }
+
+
+def review_sections(entries: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The reviews that ran, in order: each one's findings (with the record's remedy) and how many checks passed."""
+    sections: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        title = REVIEW_SECTIONS.get(str(entry.get("role")))
+        if title is None:
+            continue
+        section = sections.setdefault(str(entry["role"]), {"title": title, "findings": [], "passed": 0})
+        if entry["status"] == "ok":
+            section["passed"] += 1
+        elif entry["status"] in ISSUE_STATUSES:
+            section["findings"].append(finding_line(entry))
+    return sections
+
+
+def finding_line(entry: Mapping[str, Any]) -> str:
+    """``name: status: detail. What to do: remedy`` (a finding without a remedy names none)."""
+    line = f"{entry.get('name')}: {entry.get('status')}: {entry.get('detail') or ''}".rstrip(": ")
+    remedy = (entry.get("after") or {}).get("remedy") if isinstance(entry.get("after"), Mapping) else None
+    return f"{line}. What to do: {remedy}" if remedy else line
 
 
 def run_summary(hosts: Mapping[str, Mapping[str, Any]], *, check_mode: bool) -> tuple[str, str]:
@@ -531,5 +560,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         ):
             lines.append(f"### {title}")
             lines += [f"- {item}" for item in items] or ["- none"]
+            lines.append("")
+        for review in (data.get("reviews") or {}).values():
+            lines += [f"### {review['title']}",
+                      f"{len(review['findings'])} finding(s), {review['passed']} check(s) passed", ""]
+            lines += [f"- {item}" for item in review["findings"]] or ["- no findings"]
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"

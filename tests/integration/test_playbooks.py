@@ -41,6 +41,13 @@ def playbook(name, inventory, reports, *extra, env_extra=None):
                env=env)
 
 
+# The reviews each cadence runs on the lab (inventory/lab): VitalStream's security scan weekly and later,
+# Stream Systems' access review and compliance checks monthly and quarterly.
+_MONTHLY_REVIEWS = {"stream-lab": ["access_review", "compliance_review"], "vitalstream-lab": ["security_scan"]}
+REVIEWS = {"weekly": {"stream-lab": [], "vitalstream-lab": ["security_scan"]},
+           "monthly": _MONTHLY_REVIEWS, "quarterly": _MONTHLY_REVIEWS}
+
+
 def only_report(reports):
     files = sorted(reports.glob("MAINT-*.json"))
     assert len(files) == 1, files
@@ -68,6 +75,12 @@ def test_check_mode_of_each_playbook_changes_nothing(name, tmp_path, lab_service
     assert set(report["hosts"]) == {"stream-lab", "vitalstream-lab"}
     for host in report["hosts"].values():
         assert not host["actual_changes"], host["actual_changes"]
+    # The read-only reviews run for real under --check, where the cadence has them; the lab holds no finding.
+    reviews = {host: sorted(data.get("reviews") or {}) for host, data in report["hosts"].items()}
+    assert reviews == REVIEWS.get(name, {"stream-lab": [], "vitalstream-lab": []}), reviews
+    for host, data in report["hosts"].items():
+        for review in (data.get("reviews") or {}).values():
+            assert review["findings"] == [] and review["passed"] > 0, (host, review)
     # The same records reach AWX as set_stats artifacts.
     stats = result.stdout[result.stdout.index("CUSTOM STATS"):]
     assert "stream-lab" in stats and "vitalstream-lab" in stats and "maintenance_report" in stats, stats[:2000]

@@ -31,7 +31,7 @@ def test_weekly_on_a_healthy_lab_writes_a_completed_report(tmp_path, lab_service
     result = _run_weekly(inventory, tmp_path / "reports")
     assert result.returncode == 0, output_of(result)
     report, markdown = _only_report(tmp_path / "reports")
-    assert report["status"] == "COMPLETED"
+    assert report["status"] == "COMPLETED", {host: data["issues"] for host, data in report["hosts"].items()}
     assert report["lead"] == "test-lead"
     assert set(report["hosts"]) == {"stream-lab", "vitalstream-lab"}
     vital = report["hosts"]["vitalstream-lab"]

@@ -141,8 +141,9 @@ def test_the_stream_systems_manifest_is_blue_green_on_host_ports():
     from lab.k8s.control import MANIFESTS, stream_systems_manifest
 
     docs = [d for d in yaml.safe_load_all(stream_systems_manifest({"blue": 40001, "green": 40002}, "2026.11.0")) if d]
-    assert [d["kind"] for d in docs] == ["Namespace", "Deployment", "Deployment", "Service"]
-    blue, green, service = docs[1], docs[2], docs[3]
+    assert [d["kind"] for d in docs] == ["Namespace", "Deployment", "Deployment", "Service", "NetworkPolicy",
+                                         "NetworkPolicy"]
+    blue, green, service, deny, allow = docs[1:]
     assert [blue["metadata"]["name"], green["metadata"]["name"]] == ["stream-api-blue", "stream-api-green"]
     assert [blue["spec"]["replicas"], green["spec"]["replicas"]] == [1, 0]
     for deployment, port in ((blue, 40001), (green, 40002)):
@@ -156,6 +157,9 @@ def test_the_stream_systems_manifest_is_blue_green_on_host_ports():
         assert "httpd" in container["command"][-1]
     assert service["spec"]["selector"] == blue["spec"]["selector"]["matchLabels"]
     assert service["spec"]["ports"][0]["targetPort"] == "http"
+    # What the access review asks of the namespace: ingress denied by default, the app's two ports allowed.
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    assert allow["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 40001}, {"protocol": "TCP", "port": 40002}]}]
     assert Path(MANIFESTS).is_dir()
 
 

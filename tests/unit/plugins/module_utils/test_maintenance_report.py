@@ -187,6 +187,33 @@ def test_issues_make_completed_with_issues():
     assert report["hosts"]["a"]["issues"] == ["redis db 2: breach: 91%"]
 
 
+def test_each_review_has_its_own_section_with_every_finding_and_what_to_do():
+    run = RunLog(started=T0)
+    run.batch_started(PLAY, name="p", hosts=["a"], batch=["a"])
+    ran(run, "a")
+    breach = {**record("namespace/production", status="breach", action="network_policy", detail="no NetworkPolicy"),
+              "after": {"remedy": "Add a default-deny ingress policy."}}
+    unknown = record("api (npm)", status="unknown", action="dependency_audit", detail="npm cannot reach its registry")
+    run.keep_role_records("a", "access_review", [breach, record("clusterrolebindings", status="ok", action="binding")])
+    run.keep_role_records("a", "security_scan", [unknown])
+    run.keep_role_records("a", "compliance_review", [])
+    report = run.report(finished=T0, lead="lead")
+    host = report["hosts"]["a"]
+    assert host["reviews"] == {
+        "access_review": {"title": "Access Review", "passed": 1, "findings": [
+            "namespace/production: breach: no NetworkPolicy. What to do: Add a default-deny ingress policy."]},
+        "security_scan": {"title": "Security Scan", "passed": 0, "findings": [
+            "api (npm): unknown: npm cannot reach its registry"]},
+    }
+    # A review's checks are never listed as planned changes, its findings are issues too.
+    assert [e["name"] for e in host["planned_changes"]] == ["public.readings"]
+    assert report["status"] == "COMPLETED WITH ISSUES"
+    markdown = render_markdown(report)
+    assert ("### Access Review\n1 finding(s), 1 check(s) passed\n\n- namespace/production: breach: no NetworkPolicy. "
+            "What to do: Add a default-deny ingress policy.") in markdown
+    assert "### Security Scan" in markdown and "### Compliance Review" not in markdown
+
+
 def test_a_later_fact_of_the_same_role_replaces_the_earlier():
     run = RunLog(started=T0)
     run.keep_role_records("a", "backup", [record("set 1")])
