@@ -353,8 +353,20 @@ def subject_key(subject: Mapping[str, Any], binding_namespace: str | None) -> st
     return f"{kind}:{name}"
 
 
+# Everyone (or every account) under a system: name: never exempt, whoever labelled the binding as the API server's
+# own (anybody who may create bindings can set that label).
+BROAD_SUBJECTS = ("Group:system:authenticated", "Group:system:unauthenticated", "User:system:anonymous",
+                  "Group:system:serviceaccounts")
+
+
 def builtin_subject(key: str) -> bool:
-    """A subject the API server and its controllers own: ``system:`` users and groups, kube-system's accounts."""
+    """A subject the API server and its controllers own: ``system:`` users and groups, kube-system's accounts.
+
+    Not the groups of everyone (system:authenticated, system:unauthenticated, system:anonymous) nor of every
+    service account (system:serviceaccounts, system:serviceaccounts:<namespace>).
+    """
+    if key.startswith(BROAD_SUBJECTS):
+        return False
     return key.startswith(("User:system:", "Group:system:", "ServiceAccount:kube-system/"))
 
 
@@ -671,8 +683,9 @@ def unused_records(namespace: str, objects: NamespaceObjects, *, exclude_secret_
         records.append(make_record(
             f"secret {namespace}/{meta.get('name')}", "unused", "breach", f"unused: {why}",
             after={"type": secret.get("type"), "created": meta.get("creationTimestamp"),
-                   "remedy": "Delete the Secret if nothing outside the cluster reads it, or reference it from the "
-                             "workload that needs it."}))
+                   "remedy": "Check that nothing the review cannot see reads it (Gateway API listeners, ingress "
+                             "annotations, CSI volumes, clients outside the cluster), then delete it; or reference "
+                             "it from the workload that needs it."}))
     for configmap in objects.configmaps:
         meta = configmap.get("metadata") or {}
         if meta.get("name") in excluded_configmaps:
@@ -697,10 +710,28 @@ def unused_records(namespace: str, objects: NamespaceObjects, *, exclude_secret_
 # --------------------------------------------------------------------------- secret age
 
 
+_FRACTION = re.compile(r"\.(\d+)")
+
+
 def parse_timestamp(value: str) -> datetime:
     """ISO 8601 (``Z`` or an offset; a time without one is UTC, as the API's own timestamps are)."""
-    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    # Python before 3.11 reads only 3 or 6 fraction digits.
+    text = _FRACTION.sub(lambda match: "." + (match.group(1) + "000000")[:6], text, count=1)
+    parsed = datetime.fromisoformat(text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def data_written_at(meta: Mapping[str, Any]) -> str | None:
+    """The newest time a field manager wrote the Secret's data (managedFields), or None.
+
+    What renews a Secret in place (cert-manager, a rotation job) leaves its creation time alone; the field
+    manager that owns ``data`` records when it last wrote.
+    """
+    times = [str(entry.get("time")) for entry in meta.get("managedFields") or []
+             if isinstance(entry, Mapping) and entry.get("time")
+             and any(key in (entry.get("fieldsV1") or {}) for key in ("f:data", "f:stringData"))]
+    return max(times, default=None)
 
 
 def secret_age_records(namespace: str, secrets: list[Mapping[str, Any]], *, max_age_days: int,
@@ -715,11 +746,18 @@ def secret_age_records(namespace: str, secrets: list[Mapping[str, Any]], *, max_
         reviewed += 1
         name = f"secret {namespace}/{meta.get('name')}"
         rotated = (meta.get("annotations") or {}).get(ROTATED_AT)
-        source, value = ("rotated-at", rotated) if rotated else ("created", meta.get("creationTimestamp"))
+        written = data_written_at(meta)
+        if rotated:
+            source, value, what = "rotated-at", rotated, "rotation"
+        elif written:
+            source, value, what = "data written", written, "its data was last written"
+        else:
+            source, value, what = "created", meta.get("creationTimestamp"), "creation"
         try:
             since = parse_timestamp(str(value))
         except ValueError:
-            records.append(make_record(name, "secret_age", "unknown", f"{ROTATED_AT} {value!r} is not an ISO 8601 time",
+            label = ROTATED_AT if rotated else ("managedFields time" if written else "creationTimestamp")
+            records.append(make_record(name, "secret_age", "unknown", f"{label} {value!r} is not an ISO 8601 time",
                                        after={"rotated_at": value, "remedy": f"Set {ROTATED_AT} to the time of the "
                                               f"last rotation, ISO 8601 (2026-01-31T12:00:00Z)."}))
             continue
@@ -727,8 +765,7 @@ def secret_age_records(namespace: str, secrets: list[Mapping[str, Any]], *, max_
         oldest = max(oldest, age)
         if age > max_age_days:
             records.append(make_record(
-                name, "secret_age", "breach", f"{age:g} days since {'rotation' if rotated else 'creation'} "
-                                              f"({since.isoformat()}), over {max_age_days}",
+                name, "secret_age", "breach", f"{age:g} days since {what} ({since.isoformat()}), over {max_age_days}",
                 after={"age_days": age, "since": since.isoformat(), "source": source, "max_age_days": max_age_days,
                        "type": secret.get("type"),
                        "remedy": f"Rotate the Secret (new credential, then {ROTATED_AT} set to the time of the "

@@ -36,7 +36,9 @@ description:
     account token Secret is used while its account exists. Ingresses are read from C(networking.k8s.io/v1), then
     v1beta1 and C(extensions/v1beta1); an API the server does not serve is noted in the V(ok) record."
   - "V(secret_age): a Secret whose last rotation (annotation C(streamops.io/rotated-at), ISO 8601, as the rotation
-    writes it; else its creation time) is more than O(secret_max_age_days) ago is a V(breach)."
+    writes it; else the last time a field manager wrote its C(data), from C(managedFields), which is what a
+    renewal in place such as cert-manager's leaves; else its creation time) is more than O(secret_max_age_days) ago
+    is a V(breach)."
   - Secrets are listed as metadata only (the API's Table form), so their values are never read.
   - A list the API server refuses (403) makes that check V(unknown) for that scope, with the reason; never a clean result.
   - Every V(breach) and V(unknown) record carries C(after.remedy), what the operator should do about it.
@@ -129,7 +131,7 @@ options:
     type: bool
     default: true
   secret_max_age_days:
-    description: Days since rotation (or creation) after which a Secret is a breach.
+    description: Days since rotation (or the last write of its data, or creation) after which a Secret is a breach.
     type: int
     default: 90
   exclude_secret_types:

@@ -158,6 +158,11 @@ EXISTING = {("prod", "app"), ("kube-system", "generic-garbage-collector")}
                          bootstrap=True), ADMIN,
                  "breach", "binds ClusterRole/cluster-admin (cluster-admin) to User:bob, not on allowed_admins",
                  id="a user added to the built-in binding"),
+    pytest.param(binding("looks-builtin", "cluster-admin", ("Group", "system:authenticated"), ("User", "system:anonymous"),
+                         ("Group", "system:serviceaccounts:prod"), bootstrap=True), ADMIN, "breach",
+                 "binds ClusterRole/cluster-admin (cluster-admin) to Group:system:authenticated, User:system:anonymous, "
+                 "Group:system:serviceaccounts:prod, not on allowed_admins",
+                 id="the built-in label does not exempt everyone or every service account"),
     pytest.param(binding("alice-admin", "cluster-admin", ("User", "alice")), ADMIN, None, None, id="allowed admin"),
     pytest.param(binding("ci", "everything", ("ServiceAccount", "app", "prod")), ADMIN, "breach",
                  "binds ClusterRole/everything (verbs *) to ServiceAccount:prod/app, not on allowed_admins",
@@ -313,6 +318,15 @@ def test_a_namespace_with_everything_used_gives_one_ok_record():
     assert "ingresses not served" in record["detail"]
 
 
+def renewed(item, time):
+    """``item`` whose data a field manager last wrote at ``time`` (a label change by another manager is not a write)."""
+    item["metadata"]["managedFields"] = [
+        {"manager": "cert-manager", "operation": "Update", "time": time, "fieldsV1": {"f:data": {"f:tls.crt": {}}}},
+        {"manager": "kubectl-label", "operation": "Update", "time": "2026-03-01T00:00:00Z",
+         "fieldsV1": {"f:metadata": {"f:labels": {}}}}]
+    return item
+
+
 @pytest.mark.parametrize("item, status, detail", [
     (secret("fresh"), "ok", "1 Secret(s), oldest 9.5 days (limit 90)"),
     (secret("old", created="2025-10-01T00:00:00Z"), "breach", "151.5 days since creation"),
@@ -323,6 +337,10 @@ def test_a_namespace_with_everything_used_gives_one_ok_record():
     (secret("naive-time", **{"streamops.io/rotated-at": "2026-02-28T12:00:00"}), "ok", "oldest 1 days"),
     (secret("garbled", **{"streamops.io/rotated-at": "last tuesday"}), "unknown", "'last tuesday' is not an ISO 8601"),
     (secret("token", "kubernetes.io/service-account-token", created="2020-01-01T00:00:00Z"), "ok", "0 Secret(s)"),
+    # Renewed in place (cert-manager): the data's field manager wrote it lately, the creation is years old.
+    (renewed(secret("renewed", created="2020-01-01T00:00:00Z"), "2026-02-01T00:00:00.123456789Z"), "ok", "oldest 28.5 days"),
+    (renewed(secret("renewed-long-ago", created="2020-01-01T00:00:00Z"), "2025-01-01T00:00:00Z"), "breach",
+     "days since its data was last written"),
 ])
 def test_secret_age(item, status, detail):
     records = secret_age_records("prod", [item], max_age_days=90, exclude_types=["kubernetes.io/service-account-token"],
