@@ -18,6 +18,7 @@ import datetime
 import glob
 import gzip
 import lzma
+import math
 import os
 import re
 import time
@@ -61,6 +62,10 @@ OPENERS: dict[str, Callable[[str], BinaryIO]] = {
 }
 _COMPRESSED = r"(?:\.gz|\.bz2|\.xz)?"
 PATTERN_KEYS = {"name", "regex", "max"}
+# Stamps up to this far after now count (clocks differ a little); later ones make the record unknown.
+FUTURE_TOLERANCE = datetime.timedelta(minutes=5)
+# The longest window: ten years.
+MAX_HOURS = 87600
 TIMESTAMP_KEYS = {"format", "regex", "timezone"}
 FILE_KEYS = {"path", "rotated"}
 # Built-in redaction: (regex, group whose text is replaced; 0 = the whole match). Keys keep their name,
@@ -70,10 +75,12 @@ BUILTIN_REDACTIONS: tuple[tuple[str, int], ...] = (
      r"([^\s\"',;]+)", 1),
     (r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]+=*)", 1),
     (r"(?i)\b(?:set-)?cookie[\"']?\s*[=:]\s*([^\r\n]+)", 1),
-    (r"(?i)(?:\b|_)(?:password|passwd|pwd|pass|passphrase|token|access_token|refresh_token|id_token|secret|"
+    # Any prefix (PGPASSWORD=, dbpassword=, X_API_KEY:) and a URL-encoded "=" (password%3D...).
+    (r"(?i)[A-Za-z0-9_]*(?:password|passwd|pwd|pass|passphrase|token|access_token|refresh_token|id_token|secret|"
      r"client_secret|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|private[_-]?key|signature|sig|auth|"
-     r"credentials?|session(?:id)?)[\"']?\s*[=:]\s*(\"[^\"]*\"|'[^']*'|[^\s&,;\"'}]+)", 1),
+     r"credentials?|session(?:id)?)[\"']?\s*(?:[=:]|%3[Dd])\s*(\"[^\"]*\"|'[^']*'|[^\s&,;\"'}]+)", 1),
     (r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]+:([^/\s@]+)@", 1),  # user:password@ in a URL
+    (r"\b[A-Za-z][A-Za-z0-9+.\-]*://([^/\s:@]+)@", 1),  # a token as the URL's user (https://TOKEN@host)
     (r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]+", 0),  # a JSON web token anywhere
     (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", 0),  # an AWS access key id
 )
@@ -365,6 +372,7 @@ class StampParser:
         if not self.regex.groups:
             raise LogReviewError(msg=f"timestamp.regex {regex!r} needs a group around the stamp")
         zone = raw.get("timezone") or "UTC"
+        self.timezone_name = str(zone)
         try:
             self.timezone: datetime.tzinfo = datetime.timezone.utc if zone == "UTC" else ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
@@ -413,7 +421,9 @@ class StampParser:
             if value is None:
                 continue
             aware = value if value.tzinfo else value.replace(tzinfo=self.timezone)
-            if aware <= self.now:
+            # A day of slack: a stamp a little ahead is a clock or timezone problem the review reports, not a line
+            # of last year (the year turns over months, not hours, ahead).
+            if aware <= self.now + datetime.timedelta(days=1):
                 return value
         return None
 
@@ -526,6 +536,7 @@ class Tally:
     count: int = 0
     unparsed: int = 0
     matched: int = 0
+    future: int = 0  # dated after now (beyond FUTURE_TOLERANCE): a wrong timezone hides the newest lines
     first_seen: datetime.datetime | None = None
     last_seen: datetime.datetime | None = None
     newest: deque = field(default_factory=deque)
@@ -596,7 +607,9 @@ class LogScan:
             tally.matched += 1
             if stamp is None:
                 tally.unparsed += 1
-            elif self.since <= stamp <= self.until:
+            elif stamp > self.until + FUTURE_TOLERANCE:
+                tally.future += 1
+            elif self.since <= stamp:
                 tally.count += 1
                 tally.first_seen = stamp if tally.first_seen is None else min(tally.first_seen, stamp)
                 tally.last_seen = stamp if tally.last_seen is None else max(tally.last_seen, stamp)
@@ -678,6 +691,8 @@ class Review:
 def parse_review(params: Mapping[str, Any]) -> Review:
     """Every option checked before anything is read; a bad one raises LogReviewError naming it."""
     hours = parse_positive(params, "hours", 24, minimum=0, above=True, integer=False)
+    if not math.isfinite(hours) or hours > MAX_HOURS:
+        raise LogReviewError(msg=f"hours {params.get('hours')!r} must be a number of hours up to {MAX_HOURS} (ten years)")
     newest_lines = parse_positive(params, "newest_lines", 5, minimum=0)
     line_max_chars = parse_positive(params, "line_max_chars", 200, minimum=1)
     patterns = parse_patterns(params.get("patterns"))
@@ -717,13 +732,15 @@ def log_records(log: LogFile, review: Review) -> list[dict[str, Any]]:
     seconds = time.monotonic() - started
     records = []
     for pattern, tally in zip(review.patterns, scan.tallies):
-        figures = {"count": tally.count, "files_read": list(scan.files_read), "files_skipped": list(scan.files_skipped),
+        figures = {"count": tally.count, "future": tally.future, "files_read": list(scan.files_read), "files_skipped": list(scan.files_skipped),
                    "lines_read": scan.lines_read, "unparsed": tally.unparsed, "first_seen": _iso(tally.first_seen),
                    "last_seen": _iso(tally.last_seen),
                    "newest": [shown_line(kept, review.redactions, review.line_max_chars) for kept in tally.newest]}
         read = f"{len(scan.files_read)} file(s), {scan.lines_read} line(s) read"
         unparsed = (f"; {tally.unparsed} matching line(s) have no timestamp the format {review.parser.name!r} reads"
                     if tally.unparsed else "")
+        if tally.future:
+            unparsed += f"; {tally.future} matching line(s) dated after now"
         if error:
             records.append(_record(log, pattern, "failed", f"{error} ({read} before it)", review, seconds=seconds,
                                    remedy=f"Let the review read {log.path} and its rotated files (run it as root or "
@@ -741,6 +758,21 @@ def log_records(log: LogFile, review: Review) -> list[dict[str, Any]]:
                                    f"{read}{unparsed}", review, seconds=seconds,
                                    remedy=f"Investigate the '{pattern.name}' lines in {log.path} (newest listed) and "
                                           f"stop their source; raise max only if this many is normal.", **figures))
+        elif tally.future:
+            records.append(_record(log, pattern, "unknown",
+                                   f"{tally.future} matching line(s) dated after now (beyond "
+                                   f"{int(FUTURE_TOLERANCE.total_seconds() // 60)} min): their timezone is probably "
+                                   f"not {review.parser.timezone_name!r}, so the newest lines cannot be placed "
+                                   f"{window}; {tally.count} counted; {read}", review, seconds=seconds,
+                                   remedy=f"Set timestamp.timezone to the timezone {log.path} writes its stamps in "
+                                          f"(or fix the writer's clock), then run the review again.", **figures))
+        elif tally.count <= pattern.max < tally.count + tally.unparsed:
+            records.append(_record(log, pattern, "unknown",
+                                   f"{tally.count} matching line(s) {window} and {tally.unparsed} more without a "
+                                   f"timestamp the format {review.parser.name!r} reads: with them the limit of "
+                                   f"{pattern.max} may be passed; {read}", review, seconds=seconds,
+                                   remedy=f"Set timestamp.format (and timestamp.regex) to every way {log.path} writes "
+                                          f"its timestamps, then run the review again.", **figures))
         else:
             records.append(_record(log, pattern, "ok", f"{tally.count} matching line(s) {window}, limit {pattern.max}; "
                                                        f"{read}{unparsed}", review, seconds=seconds, **figures))
@@ -749,7 +781,7 @@ def log_records(log: LogFile, review: Review) -> list[dict[str, Any]]:
 
 def _record(log: LogFile, pattern: LogPattern, status: str, detail: str, review: Review, *,
             seconds: float | None = None, remedy: str | None = None, **figures: Any) -> dict[str, Any]:
-    after: dict[str, Any] = {"count": None, "files_read": [], "files_skipped": [], "lines_read": 0, "unparsed": 0,
+    after: dict[str, Any] = {"count": None, "future": 0, "files_read": [], "files_skipped": [], "lines_read": 0, "unparsed": 0,
                              "newest": [], "first_seen": None, "last_seen": None}
     after.update(figures)
     after.update({"max": pattern.max, "hours": review.hours, "since": _iso(review.since), "until": _iso(review.now)})

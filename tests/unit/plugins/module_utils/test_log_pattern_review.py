@@ -118,7 +118,9 @@ def test_parse_iso8601(text, expected):
     pytest.param({"format": "syslog"}, "Dec  6 10:40:00 host sshd[9]: Failed password",
                  datetime.datetime(2026, 12, 6, 10, 40, tzinfo=UTC), id="syslog this year"),
     pytest.param({"format": "syslog"}, "Dec  6 10:50:00 host sshd[9]: x",
-                 datetime.datetime(2025, 12, 6, 10, 50, tzinfo=UTC), id="syslog after now is last year"),
+                 datetime.datetime(2026, 12, 6, 10, 50, tzinfo=UTC), id="syslog minutes after now stays this year"),
+    pytest.param({"format": "syslog"}, "Dec  9 10:50:00 host sshd[9]: x",
+                 datetime.datetime(2025, 12, 9, 10, 50, tzinfo=UTC), id="syslog days after now is last year"),
     pytest.param({"format": "syslog"}, "Feb 29 10:00:00 host x", None, id="syslog feb 29 in no recent year"),
     pytest.param({"format": "nginx"}, '203.0.113.9 - - [06/Dec/2026:10:46:36 +0200] "GET / HTTP/1.1" 200 1',
                  datetime.datetime(2026, 12, 6, 8, 46, 36, tzinfo=UTC), id="nginx"),
@@ -126,7 +128,7 @@ def test_parse_iso8601(text, expected):
                  datetime.datetime(2026, 12, 6, 10, 46, 36, tzinfo=UTC), id="common-log alias"),
     pytest.param({"format": "%Y/%m/%d %H:%M:%S"}, "[2026/12/06 08:00:01] [error] x",
                  datetime.datetime(2026, 12, 6, 8, 0, 1, tzinfo=UTC), id="strptime format, regex made from it"),
-    pytest.param({"format": "%d.%m %H:%M"}, "06.12 11:00 x", datetime.datetime(2025, 12, 6, 11, 0, tzinfo=UTC),
+    pytest.param({"format": "%d.%m %H:%M"}, "08.12 11:00 x", datetime.datetime(2025, 12, 8, 11, 0, tzinfo=UTC),
                  id="strptime format without year"),
     pytest.param({"format": "%d/%m/%Y %H:%M:%S", "regex": r"ts=(\S+ \S+)"}, "level=error ts=06/12/2026 07:00:00",
                  datetime.datetime(2026, 12, 6, 7, tzinfo=UTC), id="explicit regex"),
@@ -231,7 +233,7 @@ def test_records_of_a_log_and_its_rotated_files(tmp_path):
     assert failed["name"] == f"{log} failed_logins" and failed["action"] == "log_pattern"
     assert failed["status"] == "breach"
     after = failed["after"]
-    assert after["count"] == 4 and after["unparsed"] == 1 and after["max"] == 3
+    assert after["count"] == 4 and after["unparsed"] == 1 and after["max"] == 3 and after["future"] == 1
     assert after["files_read"] == [str(tmp_path / "auth.log.2.gz"), str(tmp_path / "auth.log.1"), str(log)]
     assert after["files_skipped"] == [str(tmp_path / "auth.log.3.gz")]  # .2.gz starts before the window
     assert after["lines_read"] == 8
@@ -243,16 +245,46 @@ def test_records_of_a_log_and_its_rotated_files(tmp_path):
     assert result["changed"] is False
 
 
+def test_undated_matches_that_could_pass_the_limit_are_unknown(tmp_path):
+    log = tmp_path / "app.log"
+    write(log, ["2026-12-06T09:00:00Z Failed password", "Failed password, no stamp", "Failed password, none either"])
+    (record,) = run_log_pattern_review(params(files=[str(log)], patterns=[{**FAILED, "max": 2}]))["records"]
+    assert record["status"] == "unknown" and "with them the limit of 2 may be passed" in record["detail"]
+    (record,) = run_log_pattern_review(params(files=[str(log)], patterns=[{**FAILED, "max": 3}]))["records"]
+    assert record["status"] == "ok"
+
+
+@pytest.mark.parametrize("hours", [float("nan"), float("inf"), 1e9])
+def test_hours_out_of_range_are_named(hours, tmp_path):
+    with pytest.raises(LogReviewError, match="hours .* must be a number of hours up to 87600"):
+        run_log_pattern_review(params(files=[str(tmp_path / "app.log")], hours=hours))
+
+
+@pytest.mark.parametrize("line", [
+    "PGPASSWORD=hunter2 pg_dump", "dbpassword: hunter2", "GET /login?user=a&password%3Dhunter2",
+    "clone https://hunter2@git.example/repo.git"])
+def test_secrets_with_a_prefix_encoded_or_as_url_user_are_redacted(line, tmp_path):
+    log = tmp_path / "app.log"
+    write(log, [f"2026-12-06T09:00:00Z Failed password {line}"])
+    (record,) = run_log_pattern_review(params(files=[str(log)]))["records"]
+    assert record["after"]["newest"] and "hunter2" not in record["after"]["newest"][0]
+
+
 @pytest.mark.parametrize("lines, status, count", [
     pytest.param([], "ok", 0, id="empty file"),
     pytest.param(["Failed password, no stamp", "Failed password, none either"], "unknown", None, id="no stamps"),
     pytest.param(["2026-12-04T00:00:00Z Failed password"], "ok", 0, id="only before the window"),
     pytest.param(["2026-12-06T00:00:00Z Failed password"], "breach", 1, id="one over max 0"),
+    # The newest lines written in local time east of UTC, read as UTC: they look like the future.
+    pytest.param(["2026-12-06T11:40:00 Failed password"], "unknown", 0, id="dated after now: the timezone is wrong"),
+    pytest.param(["2026-12-06T10:50:00Z Failed password"], "breach", 1, id="a few minutes ahead: clocks differ"),
 ])
 def test_status_of_one_log(lines, status, count, tmp_path):
     log = tmp_path / "app.log"
     write(log, lines)
     (record,) = run_log_pattern_review(params(files=[str(log)]))["records"]
+    if status == "unknown" and count == 0:
+        assert "timezone is probably not 'UTC'" in record["detail"]
     assert record["status"] == status
     if count is not None:
         assert record["after"]["count"] == count
