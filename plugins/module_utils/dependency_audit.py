@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import time
@@ -37,8 +38,11 @@ DEFAULT_TIMEOUT = 300
 REFUSED_ARGS = {
     "npm": ("--offline",),
     "cargo": ("--no-fetch", "-n"),
-    "trivy": ("--skip-db-update", "--offline-scan"),
+    "trivy": ("--skip-db-update", "--skip-update", "--offline-scan"),
 }
+# The same settings as environment variables: dropped from the host's, refused in the environment option.
+# (npm's offline setting needs neither: npm always runs with --offline=false, which wins over it.)
+REFUSED_ENVIRONMENT = ("TRIVY_SKIP_DB_UPDATE", "TRIVY_SKIP_UPDATE", "TRIVY_OFFLINE_SCAN")
 # Only these variables reach a tool: the play's other secrets (PGPASSWORD, AWS keys, ...) stay out.
 ENVIRONMENT_NAMES = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TMP", "TEMP",
                      "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
@@ -196,8 +200,12 @@ def parse_limits(raw: Mapping[str, Any] | None) -> dict[str, int]:
 
 def tool_environment(environ: Mapping[str, str], extra: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The environment a tool runs with: its own configuration and the proxies, nothing else of the play's."""
+    refused = sorted(str(key) for key in extra or {} if str(key) in REFUSED_ENVIRONMENT)
+    if refused:
+        raise DependencyAuditError(msg=f"environment {', '.join(refused)} is refused: the tool would answer without "
+                                       "its advisory database and report no vulnerabilities it never looked for")
     env = {key: value for key, value in environ.items()
-           if key in ENVIRONMENT_NAMES or key.startswith(ENVIRONMENT_PREFIXES)}
+           if (key in ENVIRONMENT_NAMES or key.startswith(ENVIRONMENT_PREFIXES)) and key not in REFUSED_ENVIRONMENT}
     env.update({str(key): str(value) for key, value in (extra or {}).items()})
     return env
 
@@ -209,7 +217,14 @@ def tool_command(audit: Audit, executable: str) -> tuple[list[str], str | None]:
     """(argv, working directory) of one audit: JSON output, and nothing that skips the advisory database."""
     tool, path = audit.tool, audit.path
     if tool == "pip-audit":
-        target = ["-r", path] if os.path.isfile(path) else [path]
+        if os.path.isfile(path):
+            # Read the pinned requirements as they are: without --disable-pip, pip-audit builds a virtualenv and
+            # pip-installs the whole file on this host (downloads, build scripts) to resolve it.
+            target = ["-r", path] + [flag for flag in ("--disable-pip",) if flag not in audit.args]
+            if not {"--no-deps", "--require-hashes"} & set(audit.args):
+                target.append("--no-deps")
+        else:
+            target = [path]
         return [executable, "--format", "json", "--progress-spinner", "off", *target, *audit.args], None
     if tool == "npm":
         project = path if os.path.isdir(path) else os.path.dirname(path) or "."
@@ -219,7 +234,8 @@ def tool_command(audit: Audit, executable: str) -> tuple[list[str], str | None]:
         lock = os.path.join(path, "Cargo.lock") if os.path.isdir(path) else path
         # The same argv for `cargo` and a `cargo-audit` binary: cargo passes the subcommand name on.
         return [executable, "audit", "--json", "--file", lock, *audit.args], os.path.dirname(lock) or None
-    return [executable, "image", "--format", "json", "--quiet", *audit.args, path], None
+    # --no-progress, not --quiet: --quiet also silences the warning about an OS trivy has no advisories for.
+    return [executable, "image", "--format", "json", "--no-progress", *audit.args, path], None
 
 
 def version_command(tool: str, executable: str) -> list[str]:
@@ -434,6 +450,15 @@ def read_trivy(run: ToolRun) -> Outcome:
         if "unsupported" in line.lower() or "no longer supported" in line.lower():
             outcome.skipped.append({"package": data.get("ArtifactName"), "version": None,
                                     "reason": redact(line.strip())[:KEPT_TEXT]})
+    operating_system = (data.get("Metadata") or {}).get("OS") or {}
+    if operating_system:
+        label = f"{operating_system.get('Family') or 'OS'} {operating_system.get('Name') or ''}".strip()
+        if operating_system.get("EOSL"):
+            outcome.skipped.append({"package": label, "version": None,
+                                    "reason": "the OS is past its end of support: its advisories are no longer kept"})
+        elif not any(result.get("Class") == "os-pkgs" for result in results):
+            outcome.skipped.append({"package": label, "version": None,
+                                    "reason": "trivy reported no result for the OS packages (an OS it cannot audit)"})
     if not results:
         outcome.problem = "trivy found no packages to audit in the image (no OS or language packages detected)"
     for result in results:
@@ -560,9 +585,12 @@ def _read_lock(audit: Audit) -> Mapping[str, Any] | None:
 
 
 def run_audit(audit: Audit, *, allowed: list[Allowance], limits: Mapping[str, int], env: Mapping[str, str],
-              timeout: float, today: datetime.date, runner: Callable[..., ToolRun] = run_tool) -> dict[str, Any]:
+              timeout: float, today: datetime.date, runner: Callable[..., ToolRun] = run_tool,
+              executed: list[str] | None = None) -> dict[str, Any]:
     executable = audit.executable or DEFAULT_EXECUTABLES[audit.tool]
     argv, cwd = tool_command(audit, executable)
+    if executed is not None:
+        executed.append(redact(shlex.join(argv)))
     run = runner(argv, env=env, cwd=cwd, timeout=timeout)
     version = None
     if not run.missing:
@@ -585,8 +613,10 @@ def run_dependency_audit(params: Mapping[str, Any], *, check_mode: bool = False,
         raise DependencyAuditError(msg=f"timeout {timeout!r} is not a positive number of seconds")
     env = tool_environment(os.environ if environ is None else environ, params.get("environment"))
     today = today or datetime.date.today()
-    records = [run_audit(audit, allowed=allowed, limits=limits, env=env, timeout=timeout, today=today, runner=runner)
+    executed: list[str] = []
+    records = [run_audit(audit, allowed=allowed, limits=limits, env=env, timeout=timeout, today=today, runner=runner,
+                         executed=executed)
                for audit in audits]
     problems = [record["name"] for record in records if record["status"] != "ok"]
     msg = (f"{len(records)} audit(s): " + (f"not clean: {', '.join(problems)}" if problems else "all within the limits"))
-    return {"changed": False, "msg": msg, "records": records}
+    return {"changed": False, "msg": msg, "records": records, "executed": executed}

@@ -20,6 +20,14 @@ description:
   - The tools run without a shell, with O(timeout), and with an environment holding only their own configuration
     (C(PIP_*), C(npm_config_*), C(TRIVY_*), C(CARGO_HOME)), the proxy and CA settings, C(PATH), C(HOME) and the
     locale, plus O(environment). Other variables of the play (database passwords, cloud keys) do not reach them.
+  - C(pip-audit) on a requirements file runs with C(--disable-pip) and C(--no-deps) (or your C(--require-hashes)), so
+    it reads the pinned file as it is and installs nothing on the host; a line that is not pinned makes it fail,
+    which is V(unknown).
+  - What would make a tool answer without its advisory database is refused, as an argument (npm C(--offline),
+    cargo C(--no-fetch), trivy C(--skip-db-update), C(--skip-update), C(--offline-scan)) and, for trivy, as the
+    same setting in O(environment); the host's C(TRIVY_SKIP_DB_UPDATE), C(TRIVY_SKIP_UPDATE) and
+    C(TRIVY_OFFLINE_SCAN) never reach it. npm always runs with C(--offline=false). An image whose OS trivy reports
+    no result for, or whose OS is past its end of support, is V(unknown) for that OS.
   - Credentials that a tool echoes (C(//user:password@) in URLs, C(_authToken=)) are replaced by C(***) in the
     result.
 extends_documentation_fragment:
@@ -146,6 +154,12 @@ msg:
   returned: always
   type: str
   sample: "2 audit(s): not clean: ui (npm)"
+executed:
+  description: The command line of each audit, in order, with credentials in URLs and tokens masked.
+  returned: always
+  type: list
+  elements: str
+  sample: ["npm audit --json --offline=false"]
 records:
   description:
     - One record per audit, name C(<name> (<tool>)), action V(dependency_audit); see C(docs/records.md).

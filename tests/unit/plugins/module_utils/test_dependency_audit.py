@@ -182,6 +182,8 @@ def test_an_unknown_audit_is_never_clean_in_the_result(tmp_path):
     assert [r["status"] for r in result["records"]] == ["unknown"]
     assert result["msg"] == "1 audit(s): not clean: tools (pip-audit)"
     assert result["changed"] is False
+    assert result["executed"] == [f"pip-audit --format json --progress-spinner off -r {tmp_path}/requirements.txt "
+                                  "--disable-pip --no-deps"]
 
 
 # --------------------------------------------------------------------------- commands and environment
@@ -189,8 +191,15 @@ def test_an_unknown_audit_is_never_clean_in_the_result(tmp_path):
 
 @pytest.mark.parametrize("tool, path, args, argv, cwd", [
     ("pip-audit", "requirements-pinned.txt", ("--no-deps",),
-     ["pip-audit", "--format", "json", "--progress-spinner", "off", "-r", "{F}/requirements-pinned.txt", "--no-deps"],
-     None),
+     ["pip-audit", "--format", "json", "--progress-spinner", "off", "-r", "{F}/requirements-pinned.txt",
+      "--disable-pip", "--no-deps"], None),
+    # Never a virtualenv with the requirements pip-installed on the host.
+    ("pip-audit", "requirements-pinned.txt", (),
+     ["pip-audit", "--format", "json", "--progress-spinner", "off", "-r", "{F}/requirements-pinned.txt",
+      "--disable-pip", "--no-deps"], None),
+    ("pip-audit", "requirements-pinned.txt", ("--require-hashes",),
+     ["pip-audit", "--format", "json", "--progress-spinner", "off", "-r", "{F}/requirements-pinned.txt",
+      "--disable-pip", "--require-hashes"], None),
     ("pip-audit", "npm-project", (), ["pip-audit", "--format", "json", "--progress-spinner", "off", "{F}/npm-project"],
      None),
     ("npm", "npm-project", ("--registry", "http://127.0.0.1:1/"),
@@ -198,7 +207,7 @@ def test_an_unknown_audit_is_never_clean_in_the_result(tmp_path):
     ("cargo", "cargo-project", (), ["cargo", "audit", "--json", "--file", "{F}/cargo-project/Cargo.lock"],
      "{F}/cargo-project"),
     ("trivy", "vitalstream/web:2.4.1", ("--severity", "HIGH,CRITICAL"),
-     ["trivy", "image", "--format", "json", "--quiet", "--severity", "HIGH,CRITICAL", "vitalstream/web:2.4.1"], None),
+     ["trivy", "image", "--format", "json", "--no-progress", "--severity", "HIGH,CRITICAL", "vitalstream/web:2.4.1"], None),
 ])
 def test_tool_command(tool, path, args, argv, cwd):
     full = path if tool == "trivy" else str(FIXTURES / path)
@@ -281,3 +290,23 @@ def test_allowance_until(until, active):
 def test_allowed_offline_false_is_not_refused():
     [parsed] = da.parse_audits(_audits(args=["--offline=false"]))
     assert parsed.args == ("--offline=false",)
+
+
+@pytest.mark.parametrize("name", ["TRIVY_SKIP_DB_UPDATE", "TRIVY_SKIP_UPDATE", "TRIVY_OFFLINE_SCAN"])
+def test_settings_that_skip_the_database_are_refused_in_environment_and_dropped_from_the_host(name):
+    with pytest.raises(da.DependencyAuditError, match=f"environment {name} is refused"):
+        da.tool_environment({}, {name: "true"})
+    assert name not in da.tool_environment({name: "true", "PATH": "/bin"})
+
+
+@pytest.mark.parametrize("metadata, reason", [
+    ({"OS": {"Family": "debian", "Name": "8.11", "EOSL": True}}, "past its end of support"),
+    ({"OS": {"Family": "unknownix", "Name": "1"}}, "no result for the OS packages"),
+])
+def test_trivy_without_an_os_result_or_past_end_of_support_is_a_skip(metadata, reason):
+    report = {"SchemaVersion": 2, "ArtifactName": "img:1", "Metadata": metadata,
+              "Results": [{"Target": "app/requirements.txt", "Class": "lang-pkgs", "Type": "pip",
+                           "Vulnerabilities": []}] + ([{"Target": "img:1 (debian 8.11)", "Class": "os-pkgs",
+                                                        "Type": "debian"}] if metadata["OS"].get("EOSL") else [])}
+    outcome = da.read_trivy(da.ToolRun(argv=["trivy"], returncode=0, stdout=json.dumps(report), stderr=""))
+    assert any(reason in skip["reason"] for skip in outcome.skipped)
