@@ -26,7 +26,7 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 ACTION = "container_security"
 # In the order a record lists them.
-CHECKS = ("root", "privileged", "capabilities", "published_ports", "image_age")
+CHECKS = ("root", "privileged", "capabilities", "published_ports", "host_network", "image_age")
 ALLOWED_KEYS = ("container", "checks", "reason")
 # HostIp values that mean every interface. Empty is the engine's default address: all interfaces unless
 # dockerd runs with --ip, which the API does not tell, so it counts as all.
@@ -127,10 +127,12 @@ def _binding_text(host_ip: str, host_port: str, container_port: str) -> str:
 def ports_on_all_interfaces(attrs: Mapping[str, Any]) -> list[str]:
     """Published ports bound to every interface, as ``address:host port->container port/proto``.
 
-    HostConfig.PortBindings is what the container asks for (all a stopped container has);
-    NetworkSettings.Ports is what a running one got. Both are read.
+    HostConfig.PortBindings is what the container asks for (all a stopped container has; an empty address there
+    means the engine's default, all interfaces unless dockerd runs with --ip); NetworkSettings.Ports is what a
+    running one got, the addresses the engine really bound, so a container that got ports is judged by those alone.
     """
-    sources = ((attrs.get("HostConfig") or {}).get("PortBindings"), (attrs.get("NetworkSettings") or {}).get("Ports"))
+    got = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    sources = (got,) if any(got.values()) else ((attrs.get("HostConfig") or {}).get("PortBindings"),)
     found: set[str] = set()
     for ports in sources:
         for container_port, bindings in (ports or {}).items():
@@ -171,6 +173,9 @@ def findings_of(attrs: Mapping[str, Any], image_created: datetime | None, max_ag
     ports = ports_on_all_interfaces(attrs)
     if ports:
         found.append({"check": "published_ports", "value": ports})
+    # The host's network: whatever it listens on is on the host's interfaces, and the engine cannot say which.
+    if host.get("NetworkMode") == "host":
+        found.append({"check": "host_network", "value": "host"})
     if image_created is not None and image_age_days(image_created, now) > max_age_days:
         found.append({"check": "image_age", "value": int(image_age_days(image_created, now))})
     return found
@@ -191,6 +196,8 @@ def describe(finding: Mapping[str, Any], max_age_days: int) -> str:
         return f"added capabilities {', '.join(value)}"
     if check == "published_ports":
         return f"ports published on all interfaces {', '.join(value)}"
+    if check == "host_network":
+        return "shares the host's network (what it listens on is on the host's interfaces)"
     return f"image built {value} days ago (limit {max_age_days})"
 
 
@@ -205,6 +212,9 @@ def remedy_of(finding: Mapping[str, Any], image: str, max_age_days: int) -> str:
         return f"Drop the added capabilities {', '.join(value)}, or allow-list them with the reason they are needed."
     if check == "published_ports":
         return "Publish the ports on 127.0.0.1 or one named interface (`127.0.0.1:8080:80`), not on all interfaces."
+    if check == "host_network":
+        return ("Give it a bridge network and publish only the ports it needs, or allow host_network with the reason "
+                "(for example: it binds 127.0.0.1 only).")
     return f"Rebuild or update the image {image} (built {value} days ago, limit {max_age_days})."
 
 

@@ -5,7 +5,7 @@ non-loopback address, so the bad container is created and never started, on
 network mode ``none``: the engine records its port binding (HostIp empty, all
 interfaces) in HostConfig.PortBindings, which is what the review reads, and binds
 nothing; even if it were started, a container without a network gets no published
-port. The good one runs (host network, user 65534, nothing published, no capability).
+port. The good one runs (no network, user 65534, nothing published, no capability).
 The bad one's image is the lab's busybox loaded again with a creation time of
 2001-01-01, so its age is a real finding the engine reports.
 """
@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
@@ -93,7 +94,7 @@ def planted(docker_engine, lab_image):
         made.append(bad)
         good = client.containers.run(
             lab_image, ["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"], name=f"{project}-good-1",
-            network_mode="host", user="65534:65534", detach=True,
+            network_mode="none", user="65534:65534", detach=True,
             labels={PROJECT_LABEL: project, SERVICE_LABEL: "good", LAB_LABEL: "test"})
         made.append(good)
         yield Planted(docker_engine.host, project, bad.name, good.name, port, old_image)
@@ -187,6 +188,25 @@ def test_every_image_is_old_at_age_zero(capsys, planted):
     assert good["status"] == "breach" and checks_of(good) == ["image_age"]
     assert good["after"]["remedy"].startswith("Rebuild or update the image ")
     assert checks_of(records[f"container {planted.bad}"]) == ALL_CHECKS
+
+
+def test_the_host_network_is_a_finding_unless_allowed(capsys, planted):
+    client = docker.DockerClient(base_url=planted.host, version="auto")
+    lab_image = client.containers.get(planted.good).attrs["Config"]["Image"]
+    # Created, never started: the review reads its settings only.
+    hostnet = client.containers.create(lab_image, ["true"], name=f"{planted.project}-hostnet-1", network_mode="host",
+                                       user="65534:65534", labels={PROJECT_LABEL: planted.project,
+                                                                   SERVICE_LABEL: "hostnet", LAB_LABEL: "test"})
+    try:
+        record = by_name(run_module(capsys, planted))[f"container {hostnet.name}"]
+        assert record["status"] == "breach" and checks_of(record) == ["host_network"]
+        assert record["after"]["remedy"].startswith("Give it a bridge network")
+        allowed = [{"container": "hostnet", "checks": ["host_network"], "reason": "binds 127.0.0.1 only"}]
+        record = by_name(run_module(capsys, planted, allowed=allowed))[f"container {hostnet.name}"]
+        assert record["status"] == "ok" and "(binds 127.0.0.1 only)" in record["detail"]
+    finally:
+        hostnet.remove(force=True)
+        client.close()
 
 
 def test_allowed_findings(capsys, planted):

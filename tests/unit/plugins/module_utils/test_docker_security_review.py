@@ -72,6 +72,9 @@ def test_runs_as_root(user, root):
     pytest.param({"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]},
                  {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}, ["0.0.0.0:8080->80/tcp"],
                  id="asked and got: one finding"),
+    # dockerd --ip=10.0.0.5: the empty address asked for became that one interface.
+    pytest.param({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}, {"80/tcp": [{"HostIp": "10.0.0.5", "HostPort": "8080"}]},
+                 [], id="asked for the default, got one named interface"),
 ])
 def test_ports_on_all_interfaces(bindings, ports, expected):
     assert ports_on_all_interfaces(attrs(bindings=bindings, ports=ports)) == expected
@@ -96,9 +99,9 @@ def test_parse_created(text, expected):
     ([{"container": "", "checks": ["root"], "reason": "r"}],
      "allowed[1]: container '' must be a container name or compose service"),
     ([{"container": "api", "checks": [], "reason": "r"}],
-     "allowed[1]: checks [] must be a non-empty list of root, privileged, capabilities, published_ports, image_age"),
+     "allowed[1]: checks [] must be a non-empty list of root, privileged, capabilities, published_ports, host_network, image_age"),
     ([{"container": "api", "checks": ["root"], "reason": "r"}, {"container": "db", "checks": ["rooot"], "reason": "r"}],
-     "allowed[2]: unknown check 'rooot'; known checks: root, privileged, capabilities, published_ports, image_age"),
+     "allowed[2]: unknown check 'rooot'; known checks: root, privileged, capabilities, published_ports, host_network, image_age"),
     ([{"container": "api", "checks": ["privileged"]}],
      "allowed[1]: reason None must say why container api may have privileged"),
     ([{"container": "api", "checks": ["privileged"], "reason": "  "}],
@@ -288,7 +291,7 @@ def test_module_options_are_documented_exactly():
 @pytest.mark.parametrize("args, message", [
     ({"image_max_age_days": -5}, "image_max_age_days -5 must be a whole number of days, 0 or more"),
     ({"allowed": [{"container": "api", "checks": ["root", "sudo"], "reason": "r"}]},
-     "allowed[1]: unknown check 'sudo'; known checks: root, privileged, capabilities, published_ports, image_age"),
+     "allowed[1]: unknown check 'sudo'; known checks: root, privileged, capabilities, published_ports, host_network, image_age"),
     ({"docker_host": "unix:///nonexistent/streamops/docker.sock"},
      "cannot reach the Docker engine at unix:///nonexistent/streamops/docker.sock: "),
 ])
