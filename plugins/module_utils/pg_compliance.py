@@ -109,6 +109,10 @@ def parse_max_age(value: Any, owner: str) -> MaxAge:
             if int(years["years"]) == 0:
                 raise ComplianceError(msg=f"{owner}: max_age {value!r} must be greater than zero")
             return MaxAge(text=value.strip(), years=int(years["years"]))
+        if re.fullmatch(r"\s*\d+\s*m\s*", value):
+            # 'm' is minutes in the collection's durations; a retention of minutes is almost surely meant as months.
+            raise ComplianceError(msg=f"{owner}: max_age {value!r} would be minutes; write months as days (180d) "
+                                      f"or years (1y)")
     try:
         delta = parse_duration(value, field_name="max_age", owner=owner)
     except MaintenanceError as exc:
@@ -171,10 +175,11 @@ def parse_audit(raw: Any) -> AuditSpec | None:
         raise ComplianceError(msg=f"audit: unknown key(s) {', '.join(unknown)}; "
                                   f"known are {', '.join(AUDIT_DEFAULTS)}")
     spec = {key: default if raw.get(key) is None else raw[key] for key, default in AUDIT_DEFAULTS.items()}
-    for key, least in (("hours", 1), ("future_tolerance_seconds", 0)):
+    # Ten years of hours, a day of tolerance: beyond them the date arithmetic overflows or the check means nothing.
+    for key, least, most in (("hours", 1, 87600), ("future_tolerance_seconds", 0, 86400)):
         value = spec[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ComplianceError(msg=f"audit: {key} must be a whole number of at least {least}, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+            raise ComplianceError(msg=f"audit: {key} must be a whole number from {least} to {most}, got {value!r}")
     schema, table = _table(spec["table"], "audit")
     return AuditSpec(schema=schema, table=table,
                      **{key: _identifier(spec[key], f"audit: {key}")
@@ -187,12 +192,10 @@ def validate(params: Mapping[str, Any]) -> tuple[list[RetentionRule], AuditSpec 
     rules, audit = parse_rules(params.get("retention")), parse_audit(params.get("audit"))
     if not rules and audit is None:
         raise ComplianceError(msg="nothing to check: give retention rules, audit, or both")
-    if params.get("lock_timeout", 1) < 1:
-        raise ComplianceError(msg=f"lock_timeout must be at least 1 ms (0 would wait forever), "
-                                  f"got {params['lock_timeout']}")
-    if params.get("statement_timeout", 1) < 1:
-        raise ComplianceError(msg=f"statement_timeout must be at least 1 ms (a compliance read is short), "
-                                  f"got {params['statement_timeout']}")
+    for key, why in (("lock_timeout", "0 would wait forever"), ("statement_timeout", "a compliance read is short")):
+        value = params.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ComplianceError(msg=f"{key} must be a whole number of at least 1 ms ({why}), got {value!r}")
     return rules, audit
 
 

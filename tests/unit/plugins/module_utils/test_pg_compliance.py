@@ -141,9 +141,10 @@ def test_audit_option(raw, expected):
     ("audit_logs", "audit must be a dict, got str"),
     ({"tabel": "audit_logs"}, "audit: unknown key(s) tabel; known are table, time_column, verb_column, id_column, "
                               "hours, future_tolerance_seconds"),
-    ({"hours": 0}, "audit: hours must be a whole number of at least 1, got 0"),
-    ({"hours": "24"}, "audit: hours must be a whole number of at least 1, got '24'"),
-    ({"future_tolerance_seconds": -5}, "audit: future_tolerance_seconds must be a whole number of at least 0, "
+    ({"hours": 0}, "audit: hours must be a whole number from 1 to 87600, got 0"),
+    ({"hours": "24"}, "audit: hours must be a whole number from 1 to 87600, got '24'"),
+    ({"hours": 10 ** 8}, "audit: hours must be a whole number from 1 to 87600, got 100000000"),
+    ({"future_tolerance_seconds": -5}, "audit: future_tolerance_seconds must be a whole number from 0 to 86400, "
                                        "got -5"),
     ({"table": "audit-logs"}, "audit: table name 'audit-logs' is not a plain identifier or schema.identifier "
                               "(letters, digits, _ and $; not starting with a digit; at most 63 characters)"),
@@ -156,9 +157,12 @@ def test_bad_audit_option_names_the_value(raw, msg):
 @pytest.mark.parametrize("params, msg", [
     ({}, "nothing to check: give retention rules, audit, or both"),
     ({"retention": [], "audit": None}, "nothing to check: give retention rules, audit, or both"),
-    ({"audit": {}, "lock_timeout": 0}, "lock_timeout must be at least 1 ms (0 would wait forever), got 0"),
+    ({"audit": {}, "lock_timeout": 0},
+     "lock_timeout must be a whole number of at least 1 ms (0 would wait forever), got 0"),
+    ({"audit": {}, "lock_timeout": None},
+     "lock_timeout must be a whole number of at least 1 ms (0 would wait forever), got None"),
     ({"audit": {}, "statement_timeout": 0},
-     "statement_timeout must be at least 1 ms (a compliance read is short), got 0"),
+     "statement_timeout must be a whole number of at least 1 ms (a compliance read is short), got 0"),
 ])
 def test_validate_refuses(params, msg):
     assert refused(lambda: validate(params)) == msg
@@ -176,7 +180,9 @@ def test_bad_input_fails_before_connecting(monkeypatch):
 @pytest.mark.parametrize("args, msg", [
     ({"retention": [rule(max_age="10 years")]}, "retention rule 'trades_7y': max_age '10 years' is not a duration"),
     ({"retention": [rule(expect="archived")]}, "value of expect must be one of: gone, kept, got: archived"),
-    ({"audit": {"hours": 0}}, "audit: hours must be a whole number of at least 1, got 0"),
+    ({"audit": {"hours": 0}}, "audit: hours must be a whole number from 1 to 87600, got 0"),
+    ({"retention": [rule(max_age="6m")]}, "retention rule 'trades_7y': max_age '6m' would be minutes; write months as "
+                                          "days (180d) or years (1y)"),
     ({}, "one of the following is required: retention, audit"),
 ])
 def test_module_fails_on_bad_input_naming_it(args, msg, capsys):
