@@ -302,8 +302,10 @@ def host_section(log: HostLog, *, outcome: str = COMPLETED, outcome_reason: str 
         "outcome_reason": outcome_reason,
         "window": "not run" if outcome == NOT_RUN else window_line(log.window),
         # The plan: what check mode would do, or in a real run what each step set out to change.
+        # (A review only reads: a review that failed is an issue, never a change it set out to make.)
         "planned_changes": [e for e in entries if e["status"] == "planned" or (
-            e["status"] in ("done", "skipped", "failed") and e["action"] not in CHECK_ACTIONS)],
+            e["status"] in ("done", "skipped", "failed") and e["action"] not in CHECK_ACTIONS
+            and e.get("role") not in REVIEW_SECTIONS)],
         # Changed tasks that keep no records (not the collection's): listed by their name.
         "actual_changes": [e for e in entries if e["status"] == "done"] + [
             {"name": task, "status": "done", "detail": ""} for task in log.changes],

@@ -195,7 +195,9 @@ def test_each_review_has_its_own_section_with_every_finding_and_what_to_do():
               "after": {"remedy": "Add a default-deny ingress policy."}}
     unknown = record("api (npm)", status="unknown", action="dependency_audit", detail="npm cannot reach its registry")
     run.keep_role_records("a", "access_review", [breach, record("clusterrolebindings", status="ok", action="binding")])
-    run.keep_role_records("a", "security_scan", [unknown])
+    # A review task that failed before it returned records: the role keeps a failed record with action run.
+    failed = record("container review", status="failed", action="run", detail="cannot reach the Docker engine")
+    run.keep_role_records("a", "security_scan", [unknown, failed])
     run.keep_role_records("a", "compliance_review", [])
     report = run.report(finished=T0, lead="lead")
     host = report["hosts"]["a"]
@@ -203,7 +205,8 @@ def test_each_review_has_its_own_section_with_every_finding_and_what_to_do():
         "access_review": {"title": "Access Review", "passed": 1, "findings": [
             "namespace/production: breach: no NetworkPolicy. What to do: Add a default-deny ingress policy."]},
         "security_scan": {"title": "Security Scan", "passed": 0, "findings": [
-            "api (npm): unknown: npm cannot reach its registry"]},
+            "api (npm): unknown: npm cannot reach its registry",
+            "container review: failed: cannot reach the Docker engine"]},
     }
     # A review's checks are never listed as planned changes, its findings are issues too.
     assert [e["name"] for e in host["planned_changes"]] == ["public.readings"]
