@@ -24,25 +24,18 @@ attributes:
         reports RV(ignore:changed=false) and changes nothing.
 """
 
-    # For the modules that only read (the reviews): the same attributes, with their support.
+    # For the modules that only read (the reviews), beside the fragment above: the support of each attribute
+    # (Ansible merges the two per attribute, so the descriptions stay in one place).
     READ_ONLY = r"""
 options: {}
 attributes:
   check_mode:
-    description:
-      - Can run in C(check_mode) and return the real plan (what would be touched, how big, which lock)
-        without modifying the target.
     support: full
     details:
       - Only reads; check mode runs the same reads and returns the same records.
   diff_mode:
-    description:
-      - Will return details on what has changed (or would change in C(check_mode)) when in diff mode.
     support: none
   idempotent:
-    description:
-      - When run twice in a row with the same arguments and an unchanged target, the second run
-        reports RV(ignore:changed=false) and changes nothing.
     support: full
     details:
       - Never changes anything; RV(ignore:changed) is always V(false).

@@ -31,6 +31,7 @@ description:
   - Credentials that a tool echoes (C(//user:password@) in URLs, C(_authToken=)) are replaced by C(***) in the
     result.
 extends_documentation_fragment:
+  - streamops.maintenance.attributes
   - streamops.maintenance.attributes.read_only
 options:
   audits:

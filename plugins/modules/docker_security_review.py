@@ -25,6 +25,7 @@ description:
   - Read-only; C(changed) is always V(false). Environment variables and other configuration that may hold secrets
     are never returned.
 extends_documentation_fragment:
+  - streamops.maintenance.attributes
   - streamops.maintenance.attributes.read_only
   - streamops.maintenance.docker
 options:

@@ -43,6 +43,7 @@ description:
   - A list the API server refuses (403) makes that check V(unknown) for that scope, with the reason; never a clean result.
   - Every V(breach) and V(unknown) record carries C(after.remedy), what the operator should do about it.
 extends_documentation_fragment:
+  - streamops.maintenance.attributes
   - streamops.maintenance.attributes.read_only
   - streamops.maintenance.kubernetes
 options:

@@ -23,6 +23,7 @@ description:
   - Only reads. A missing log is an V(unknown) record (never clean), an unreadable one V(failed); the module
     fails only on bad input, naming the value, before reading anything.
 extends_documentation_fragment:
+  - streamops.maintenance.attributes
   - streamops.maintenance.attributes.read_only
 options:
   files:

@@ -28,6 +28,7 @@ description:
   - The Kubernetes source of the audit summary (the audit-logger pod's JSON log lines) is the
     C(streamops.maintenance.audit_event_records) filter; it gives the same V(audit_summary) record.
 extends_documentation_fragment:
+  - streamops.maintenance.attributes
   - streamops.maintenance.attributes.read_only
   - streamops.maintenance.postgres
 options:
