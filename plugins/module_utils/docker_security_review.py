@@ -12,7 +12,6 @@ engine's inspect data, never from compose files: what runs is what counts.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ from typing import Any
 from .docker_conn import DockerEngineError, DockerException, docker_client_from, engine_name
 from .errors import MaintenanceError
 from .records import make_record
+from .timestamps import parse_iso8601
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -32,7 +32,6 @@ ALLOWED_KEYS = ("container", "checks", "reason")
 # dockerd runs with --ip, which the API does not tell, so it counts as all.
 ALL_INTERFACES = ("", "0.0.0.0", "::")
 SECONDS_PER_DAY = 86400
-_CREATED = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
 
 
 class DockerReviewError(MaintenanceError):
@@ -144,13 +143,9 @@ def ports_on_all_interfaces(attrs: Mapping[str, Any]) -> list[str]:
 
 
 def parse_created(text: Any) -> datetime | None:
-    """The engine's RFC 3339 time (nanoseconds, ``Z``) as an aware datetime; None when unreadable."""
-    match = _CREATED.fullmatch(str(text or "").strip())
-    if match is None:
-        return None
-    stamp, fraction, zone = match.groups()
-    micro = (fraction or "0")[:6].ljust(6, "0")
-    return datetime.fromisoformat(f"{stamp}.{micro}{'+00:00' if zone == 'Z' else zone}")
+    """The engine's RFC 3339 time (nanoseconds, ``Z``) as an aware datetime; None when unreadable or without a zone."""
+    stamp = parse_iso8601(str(text or "").strip())
+    return stamp if stamp is not None and stamp.tzinfo is not None else None
 
 
 def image_age_days(created: datetime, now: datetime) -> float:

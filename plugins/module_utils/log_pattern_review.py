@@ -43,6 +43,7 @@ except ImportError:  # Python < 3.9 is not supported on managed nodes (tests/con
 
 from .errors import MaintenanceError
 from .records import make_record
+from .timestamps import parse_iso8601
 
 ACTION = "log_pattern"
 BLOCK_CHARS = 1 << 20
@@ -281,8 +282,6 @@ def _needed(items: list[tuple[Any, Any]]) -> frozenset[str] | None:
 
 # --------------------------------------------------------------------------- timestamps
 
-_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
-                  r"\s?(Z|[+-]\d{2}(?::?\d{2})?)?", re.IGNORECASE)
 PRESETS: dict[str, tuple[str, str | None]] = {
     # name: (regex whose first group is the stamp, strptime format; None = ISO 8601 parsed here)
     "iso8601": (r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:\s?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)(?![\d:]))?)",
@@ -299,30 +298,6 @@ _DIRECTIVES = {
     "j": r"\d{1,3}", "%": "%",
 }
 _DIRECTIVE = re.compile(r"%(.)")
-
-
-def parse_iso8601(text: str) -> datetime.datetime | None:
-    """An ISO 8601 / RFC 3339 stamp (T or space, optional seconds, any fraction, Z or offset); None if not one.
-
-    Parsed here, not with fromisoformat: Python 3.9's (the managed nodes' floor) refuses Z, commas and +HHMM.
-    """
-    match = _ISO.fullmatch(text)
-    if not match:
-        return None
-    year, month, day, hour, minute, second, fraction, offset = match.groups()
-    tzinfo = None
-    if offset:
-        if offset in ("Z", "z"):
-            tzinfo = datetime.timezone.utc
-        else:
-            digits = offset[1:].replace(":", "")
-            delta = datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
-            tzinfo = datetime.timezone(-delta if offset[0] == "-" else delta)
-    try:
-        return datetime.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
-                                 int((fraction or "0")[:6].ljust(6, "0")), tzinfo=tzinfo)
-    except ValueError:
-        return None
 
 
 def _format_regex(fmt: str) -> str:
