@@ -7,4 +7,5 @@ pytest_plugins = [
     "lab.harness.fixtures_ee",
     "lab.harness.fixtures_k8s",
     "lab.harness.fixtures_lab",
+    "lab.harness.fixtures_prometheus",
 ]
