@@ -38,6 +38,7 @@ CONTRACT_TESTS = {
     "endpoint_check": "tests/unit/test_record_contract.py",
     "host_usage": "tests/unit/test_record_contract.py",
     "k8s_access_review": "tests/integration/test_k8s_access_review.py",
+    "k8s_secret_rotate": "tests/integration/test_k8s_secret_rotate.py",
     "log_cleanup": "tests/unit/test_record_contract.py",
     "log_pattern_review": "tests/integration/test_log_pattern_review.py",
     "maintenance_window": "tests/unit/test_record_contract.py",
