@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 pytest_plugins = [
+    "lab.harness.fixtures_acme",
     "lab.harness.fixtures_data",
     "lab.harness.fixtures_docker",
     "lab.harness.fixtures_ee",

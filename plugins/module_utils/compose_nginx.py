@@ -46,6 +46,23 @@ def nginx_problem(output: str) -> str:
     return tail("; ".join(lines) if lines else output)
 
 
+def run_nginx(binary: str, conf: str, *args: str) -> tuple[str | None, str]:
+    """``nginx <args> -c <conf>`` (``-t``, ``-T``, ``-s reload``): (what went wrong or None, stdout).
+
+    Shared by the blue/green switch and certificate_renew's install.
+    """
+    argv = [binary, *args, "-c", conf]
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=NGINX_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return f"`{' '.join(argv)}` did not finish within {NGINX_TIMEOUT:g}s", ""
+    except OSError as exc:
+        return f"`{' '.join(argv)}` could not run: {exc}", ""
+    if result.returncode != 0:
+        return f"`{' '.join(argv)}` exited with {result.returncode}: {nginx_problem(result.stderr)}", ""
+    return None, result.stdout
+
+
 def proc_workers(master: int) -> dict[int, bool] | None:
     """nginx worker processes of ``master``: pid -> draining; None when /proc cannot tell (not Linux)."""
     try:
@@ -175,16 +192,7 @@ class NginxFront:
 
     def nginx(self, *args: str) -> tuple[str | None, str]:
         """Run nginx with the configuration: (what went wrong or None, stdout)."""
-        argv = [self.binary, *args, "-c", self.conf]
-        try:
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=NGINX_TIMEOUT, check=False)
-        except subprocess.TimeoutExpired:
-            return f"`{' '.join(argv)}` did not finish within {NGINX_TIMEOUT:g}s", ""
-        except OSError as exc:
-            return f"`{' '.join(argv)}` could not run: {exc}", ""
-        if result.returncode != 0:
-            return f"`{' '.join(argv)}` exited with {result.returncode}: {nginx_problem(result.stderr)}", ""
-        return None, result.stdout
+        return run_nginx(self.binary, self.conf, *args)
 
     def master(self, dump: str) -> int | None:
         """PID of the running nginx master, from the pid file its configuration names; None when unknown."""
@@ -240,4 +248,4 @@ class NginxFront:
             time.sleep(0.05)
 
 
-__all__ = ["LOOPBACK", "NginxFront", "front_url_of", "nginx_problem", "pid_alive", "proc_workers"]
+__all__ = ["LOOPBACK", "NginxFront", "front_url_of", "nginx_problem", "pid_alive", "proc_workers", "run_nginx"]
