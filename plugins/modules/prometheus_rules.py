@@ -82,7 +82,7 @@ options:
     description:
       - How V(deploy) makes the server load changed files. V(lifecycle) posts to C(/-/reload) (the server needs
         C(--web.enable-lifecycle)); V(sighup) sends C(SIGHUP) to the process in O(pid_file); V(none) only writes the
-        files (the reload record is then V(skipped): nothing confirms the server runs them).
+        files (the reload record is then V(skipped), since nothing confirms the server runs them).
     type: str
     choices: [lifecycle, sighup, none]
     default: lifecycle
