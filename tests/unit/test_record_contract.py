@@ -33,6 +33,7 @@ CONTRACT_TESTS = {
     "backup_verify": "tests/integration/test_pg_backup.py",
     "blue_green_deploy": "tests/integration/test_blue_green_compose.py",
     "certificate_expiry": "tests/unit/test_record_contract.py",
+    "certificate_renew": "tests/integration/test_certificate_renew.py",
     "dependency_audit": "tests/integration/test_dependency_audit.py",
     "docker_security_review": "tests/integration/test_docker_security_review.py",
     "endpoint_check": "tests/unit/test_record_contract.py",
