@@ -46,6 +46,7 @@ CONTRACT_TESTS = {
     "pg_backup": "tests/integration/test_pg_backup.py",
     "pg_compliance": "tests/integration/test_pg_compliance.py",
     "pg_maintenance": "tests/integration/test_pg_maintenance.py",
+    "prometheus_tsdb": "tests/integration/test_prometheus_tsdb.py",
     "prometheus_rules": "tests/integration/test_prometheus_rules.py",
     "redis_memory_guard": "tests/integration/test_redis_memory_guard.py",
 }
