@@ -123,7 +123,7 @@ def test_rotation_is_one_update_and_the_consumer_runs_with_the_new_value(k8s_clu
                 restart_deployments=["consumer"], restart_timeout=90, **open_window())
 
     # Check mode: the real plan, nothing written, nothing restarted.
-    _, _, version = secret_now(core, k8s_namespace)
+    version = secret_now(core, k8s_namespace)[2]
     planned = run(k8s_cluster, capsys, _ansible_check_mode=True, _ansible_diff=True, **args)
     assert planned["changed"] is True
     assert [(r["name"], r["status"]) for r in planned["records"]] == [
@@ -175,7 +175,7 @@ def test_rotation_is_one_update_and_the_consumer_runs_with_the_new_value(k8s_clu
 
 
 def test_closed_window_skips_and_changes_nothing(k8s_cluster, k8s_namespace, capsys):
-    core, _ = apis(k8s_cluster)
+    core = apis(k8s_cluster)[0]
     make_secret(k8s_cluster, k8s_namespace, primary=OLD)
     before = secret_now(core, k8s_namespace)
     result = run(k8s_cluster, capsys, namespace=k8s_namespace, name="api-keys", data={"primary": NEW},
@@ -189,7 +189,7 @@ def test_closed_window_skips_and_changes_nothing(k8s_cluster, k8s_namespace, cap
 
 
 def test_absent_secret_without_create_fails_named_and_create_creates(k8s_cluster, k8s_namespace, capsys):
-    core, _ = apis(k8s_cluster)
+    core = apis(k8s_cluster)[0]
     make_secret(k8s_cluster, k8s_namespace, name="other-keys", primary=OLD)
     failed = run(k8s_cluster, capsys, namespace=k8s_namespace, name="api-keys", data={"primary": NEW},
                  **open_window())
@@ -199,12 +199,12 @@ def test_absent_secret_without_create_fails_named_and_create_creates(k8s_cluster
     created = run(k8s_cluster, capsys, namespace=k8s_namespace, name="api-keys", data={"primary": NEW},
                   create=True, **open_window())
     assert [r["status"] for r in created["records"]] == ["done"]
-    data, annotations, _ = secret_now(core, k8s_namespace)
+    data, annotations = secret_now(core, k8s_namespace)[:2]
     assert data == {"primary": NEW} and parse_timestamp(annotations[ROTATED_AT])
 
 
 def test_missing_deployment_fails_before_anything_changes(k8s_cluster, k8s_namespace, capsys):
-    core, _ = apis(k8s_cluster)
+    core = apis(k8s_cluster)[0]
     make_secret(k8s_cluster, k8s_namespace, primary=OLD)
     before = secret_now(core, k8s_namespace)
     result = run(k8s_cluster, capsys, namespace=k8s_namespace, name="api-keys", data={"primary": NEW},
@@ -215,7 +215,7 @@ def test_missing_deployment_fails_before_anything_changes(k8s_cluster, k8s_names
 
 
 def test_consumer_that_cannot_start_fails_and_says_the_secret_was_rotated(k8s_cluster, k8s_namespace, capsys):
-    core, _ = apis(k8s_cluster)
+    core = apis(k8s_cluster)[0]
     make_secret(k8s_cluster, k8s_namespace, primary=OLD)
     consumer(k8s_cluster, k8s_namespace, "good", PRINTS_KEY)
     consumer(k8s_cluster, k8s_namespace, "picky", ONLY_OLD)
@@ -226,7 +226,7 @@ def test_consumer_that_cannot_start_fails_and_says_the_secret_was_rotated(k8s_cl
     statuses = {r["name"]: r["status"] for r in result["records"]}
     assert statuses == {f"secret {k8s_namespace}/api-keys": "done", f"deployment {k8s_namespace}/good": "done",
                         f"deployment {k8s_namespace}/picky": "failed"}
-    data, annotations, _ = secret_now(core, k8s_namespace)
+    data, annotations = secret_now(core, k8s_namespace)[:2]
     assert data == {"primary": NEW}
     assert f"WAS rotated at {annotations[ROTATED_AT]}" in result["msg"]
     assert "restarted and up: good" in result["msg"] and "NOT up: picky (not complete after 25s" in result["msg"]

@@ -3,12 +3,17 @@ the module's documentation against its argument spec."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 import yaml
+from kubernetes import client as k8s_client
+from kubernetes.client.rest import ApiException
 
 from ansible_collections.streamops.maintenance.plugins.module_utils import k8s_conn, window
 from ansible_collections.streamops.maintenance.plugins.module_utils.k8s_secret_rotation import (
     RotationError,
+    _rotate,
     changes,
     describe,
     encode,
@@ -106,3 +111,77 @@ def test_module_options_are_documented_exactly():
     own = {k: v for k, v in k8s_secret_rotate.argument_spec().items() if k not in shared}
     assert _shape(documented) == _shape(own)
     assert k8s_secret_rotate.argument_spec()["data"]["no_log"] is True
+
+
+# --------------------------------------------------------------------------- the run over a fake API
+
+
+class FakeCore:
+    """Holds one Secret; replace bumps its resourceVersion (a PUT with a stale one is a 409)."""
+
+    def __init__(self, data=None):
+        self.secret = None if data is None else k8s_client.V1Secret(
+            data={k: encode(v) for k, v in data.items()},
+            metadata=k8s_client.V1ObjectMeta(name="api-keys", namespace="prod", resource_version="7", annotations={}))
+        self.writes = []
+
+    def read_namespaced_secret(self, name, namespace, **kwargs):
+        if self.secret is None:
+            raise ApiException(status=404, reason="Not Found")
+        return self.secret
+
+    def replace_namespaced_secret(self, name, namespace, body, **kwargs):
+        self.writes.append(("replace", body))
+        body.metadata.resource_version = str(int(body.metadata.resource_version) + 1)
+        self.secret = body
+        return body
+
+
+class NoApps:
+    def read_namespaced_deployment(self, name, namespace, **kwargs):
+        raise AssertionError("no deployment is read without restart_deployments")
+
+
+NOW = "2026-03-01T12:00:00Z"
+INSIDE = {"windows": [{"name": "now", "start": "2026-03-01T11:00", "duration": "2h"}], "timezone": "UTC", "now": NOW}
+OUTSIDE = {"windows": [{"name": "later", "start": "2026-03-02T11:00", "duration": "2h"}], "timezone": "UTC", "now": NOW}
+
+
+def rotate(core, when, *, check_mode=False, diff_mode=False):
+    params = {**GOOD, **when}
+    return _rotate(parse_options(params), window.guard_from_params(params), core, NoApps(), reader=None,
+                   check_mode=check_mode, diff_mode=diff_mode,
+                   now=lambda: datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc))
+
+
+@pytest.mark.parametrize("check_mode, status, writes", [(True, "planned", 0), (False, "done", 1)])
+def test_rotation_inside_the_window(check_mode, status, writes):
+    core = FakeCore({"primary": "old-value", "other": "x"})
+    result = rotate(core, INSIDE, check_mode=check_mode, diff_mode=True)
+    record, = result["records"]
+    assert (record["status"], len(core.writes), result["changed"]) == (status, writes, True)
+    assert record["after"]["changed"] == ["primary"] and result["window"]["allowed"] is True
+    assert result["diff"]["after"]["data"] == {"other": "(masked)", "primary": "(masked) changed"}
+    assert "old-value" not in repr(result) and SECRET_VALUE not in repr(result)
+    if not check_mode:
+        body = core.writes[0][1]
+        assert body.metadata.annotations == {"streamops.io/rotated-at": NOW}
+        assert record["after"] == {"keys": ["other", "primary"], "rotated_at": NOW, "resource_version": "8",
+                                   "added": [], "changed": ["primary"], "removed": []}
+        again = rotate(core, INSIDE)
+        assert [r["status"] for r in again["records"]] == ["unchanged"] and again["changed"] is False
+        assert len(core.writes) == 1
+
+
+def test_rotation_outside_the_window_is_skipped():
+    core = FakeCore({"primary": "old-value"})
+    result = rotate(core, OUTSIDE)
+    record, = result["records"]
+    assert record["status"] == "skipped" and result["changed"] is False and core.writes == []
+    assert record["detail"].startswith("Secret prod/api-keys not rotated (changed primary): maintenance work not allowed")
+
+
+def test_equal_values_are_unchanged_even_outside_the_window():
+    core = FakeCore({"primary": SECRET_VALUE})
+    result = rotate(core, OUTSIDE)
+    assert [r["status"] for r in result["records"]] == ["unchanged"] and result["window"] is None

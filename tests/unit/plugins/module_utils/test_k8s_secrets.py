@@ -10,7 +10,6 @@ import pytest
 from kubernetes import client as k8s_client
 from kubernetes.client.rest import ApiException
 
-from ansible_collections.streamops.maintenance.plugins.module_utils import k8s_secrets
 from ansible_collections.streamops.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.streamops.maintenance.plugins.module_utils.k8s_access_review import ROTATED_AT, parse_timestamp
 from ansible_collections.streamops.maintenance.plugins.module_utils.k8s_secrets import (
