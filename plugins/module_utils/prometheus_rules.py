@@ -526,7 +526,7 @@ def status(client: PrometheusClient, params: dict[str, Any]) -> dict[str, Any]:
         records.append(make_record(server, "ready", "breach", f"not ready: {exc.msg}"))
     try:
         info = runtime_info(client)
-        groups = loaded_groups(client)
+        groups = wait_for_evaluation(client, loaded_groups(client), timeout=params["timeout"])
         alerts = list((client.get_json("/api/v1/alerts") or {}).get("alerts") or [])
     except PrometheusError as exc:
         records.append(make_record(server, "api", "failed", exc.msg))
@@ -543,6 +543,23 @@ def status(client: PrometheusClient, params: dict[str, Any]) -> dict[str, Any]:
     msg = (f"{len(bad)} problem(s): " + "; ".join(f"{r['name']} {r['action']}: {r['detail']}" for r in bad)
            if bad else f"Prometheus {client.url} healthy, ready, {len(groups)} rule group(s) healthy")
     return {"changed": False, "msg": msg, "records": records}
+
+
+def _unevaluated(groups: list[dict[str, Any]]) -> bool:
+    return any(rule.get("health") not in ("ok", "err") for group in groups for rule in group.get("rules") or [])
+
+
+def wait_for_evaluation(client: PrometheusClient, groups: list[dict[str, Any]], *, timeout: float) -> list[dict[str, Any]]:
+    """Rules loaded by a reload just now are not evaluated until their group's next interval: wait that long
+    (bounded by ``timeout``) rather than report them ``unknown`` right after a deploy."""
+    if not _unevaluated(groups):
+        return groups
+    longest = max((float(g.get("interval") or 60) for g in groups), default=60.0)
+    deadline = time.monotonic() + min(float(timeout), longest + 2)
+    while _unevaluated(groups) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        groups = loaded_groups(client)
+    return groups
 
 
 def reload_status_record(server: str, info: dict[str, Any]) -> dict[str, Any]:

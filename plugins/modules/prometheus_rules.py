@@ -26,6 +26,8 @@ description:
     configuration reload succeeded, every rule group's health (a rule whose health is C(err) is a V(breach) with its
     C(lastError)), the groups of O(expected_groups) that are not loaded, and the number of firing alerts
     (information). An unreachable server fails the task with the URL and the reason."
+  - V(status) right after a reload waits until the new rules have been evaluated once (up to one group interval,
+    at most O(timeout)) before judging their health.
   - Reloading rules does not interrupt scraping or alerting, so no maintenance window is consulted.
 requirements:
   - PyYAML (on the managed node; Ansible itself needs it)
@@ -147,7 +149,7 @@ records:
       loaded again)."
     - "V(status): C(prometheus <url>) with actions C(healthy), C(ready), C(reload_status) (V(breach) when the last reload
       failed) and C(alerts) (V(ok), the firing count as information); one per loaded group, action C(rules) (V(ok),
-      V(breach) naming each rule whose health is C(err) with its C(lastError), V(unknown) when not evaluated yet); one
+      V(breach) naming each rule whose health is C(err) with its C(lastError), V(unknown) when still not evaluated after waiting one group interval, at most O(timeout)); one
       per missing O(expected_groups) entry, action C(expected_group), V(breach)."
   returned: always
   type: list
