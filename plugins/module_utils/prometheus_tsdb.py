@@ -26,6 +26,7 @@ from typing import Any
 
 from .errors import MaintenanceError
 from .records import human_bytes, is_changed, make_record
+from .window import parse_duration
 
 # Prometheus names a snapshot fmt.Sprintf("%s-%016x", now.UTC().Format("20060102T150405Z0700"), rand.Int63())
 # (web/api/v1/api.go), for example 20261206T141957Z-55baad91b995e27f.
@@ -356,6 +357,15 @@ def validate(params: dict[str, Any]) -> Path:
         raise TsdbError(msg=f"keep_snapshots ({keep}) applies to operation snapshot or retention, not report")
     if operation != "snapshot" and params.get("skip_head"):
         raise TsdbError(msg=f"skip_head applies to operation snapshot, not {operation}")
+    params["reuse_within_seconds"] = None
+    if params.get("reuse_within") not in (None, ""):
+        if operation != "snapshot":
+            raise TsdbError(msg=f"reuse_within applies to operation snapshot, not {operation}")
+        try:
+            params["reuse_within_seconds"] = parse_duration(
+                params["reuse_within"], field_name="reuse_within").total_seconds()
+        except MaintenanceError as exc:
+            raise TsdbError(msg=exc.msg) from exc
     return check_data_dir(params["data_dir"])
 
 
@@ -411,11 +421,35 @@ def report_totals(blocks: Sequence[dict[str, Any]], snapshots: Sequence[dict[str
 # --------------------------------------------------------------------------- snapshot
 
 
+def recent_snapshot(entries: Iterable[SnapshotEntry], within_seconds: float | None,
+                    now: datetime | None = None) -> SnapshotEntry | None:
+    """The newest snapshot taken less than ``within_seconds`` ago (by the time in its name), else None."""
+    if not within_seconds:
+        return None
+    now = now or datetime.now(timezone.utc)
+    young = [e for e in entries if e.kind == "snapshot" and e.taken is not None
+             and 0 <= (now - e.taken).total_seconds() < within_seconds]
+    return max(young, key=snapshot_order) if young else None
+
+
 def snapshot(client: Any, data_dir: Path, params: dict[str, Any], *, check_mode: bool,
              diff_mode: bool) -> dict[str, Any]:
     skip_head = bool(params.get("skip_head"))
     request = f"POST {client.url}{SNAPSHOT_PATH}?skip_head={str(skip_head).lower()}"
     before = list_snapshot_entries(data_dir / "snapshots")
+    reused = recent_snapshot(before, params.get("reuse_within_seconds"))
+    if reused is not None:
+        # A rerun of the same week's job (after a later step failed) takes no second snapshot.
+        summary = snapshot_summary(reused)
+        after = {key: summary[key] for key in ("name", "path", "bytes", "unshared_bytes", "blocks")}
+        record = make_record(f"snapshot {reused.name}", "snapshot", "unchanged",
+                             f"snapshot {reused.name} was taken within reuse_within ({params['reuse_within']}): no new "
+                             f"one; {after['blocks']} block(s), {human_bytes(after['bytes'])}", after=after)
+        result = {"changed": False, "msg": record["detail"], "records": [record], "executed": [], "snapshot": after}
+        if params.get("keep_snapshots"):
+            result = _merge(result, retention(data_dir, params["keep_snapshots"], check_mode=check_mode,
+                                              diff_mode=False, protect=[reused.name]))
+        return _with_diff(result, before, data_dir, diff_mode)
     admin = admin_api_enabled(client)
     if admin is False:
         raise TsdbError(msg=f"the admin API of Prometheus at {client.url} is disabled: {ADMIN_API_HINT}")
@@ -501,35 +535,35 @@ def retention(data_dir: Path, keep: int, *, check_mode: bool, diff_mode: bool, p
     before = list_snapshot_entries(snapshots_dir)
     plan = select_retention(before, keep, protect=protect, reserved=reserved)
     records = [_left_record(entry) for entry in plan.left]
-    records += [make_record(f"snapshot {e.name}", "retention", "unchanged",
+    records += [make_record(f"snapshot {e.name}", "keep_snapshot", "unchanged",
                             "kept: the snapshot just taken" if e.name in protect else f"kept: among the newest {keep}",
                             after=_sized(e)) for e in plan.keep]
     deleted, failure = [], None
     for entry in plan.delete:
         sized = _sized(entry)
         if check_mode:
-            records.append(make_record(f"snapshot {entry.name}", "retention", "planned",
+            records.append(make_record(f"snapshot {entry.name}", "delete_snapshot", "planned",
                                        f"would delete: older than the newest {keep} ({human_bytes(sized['bytes'])}, "
                                        f"{human_bytes(sized['unshared_bytes'])} of it freed)", before=sized))
             continue
         if failure is not None:
-            records.append(make_record(f"snapshot {entry.name}", "retention", "skipped",
+            records.append(make_record(f"snapshot {entry.name}", "delete_snapshot", "skipped",
                                        f"not deleted: retention stopped after {failure} failed", before=sized))
             continue
         started = time.monotonic()
         try:
             delete_snapshot(snapshots_dir, entry.name)
         except FileNotFoundError:
-            records.append(make_record(f"snapshot {entry.name}", "retention", "unchanged",
+            records.append(make_record(f"snapshot {entry.name}", "delete_snapshot", "unchanged",
                                        "already gone when retention came to it", before=sized))
             continue
         except TsdbError as exc:
             failure = entry.name
-            records.append(make_record(f"snapshot {entry.name}", "retention", "failed", exc.msg, before=sized,
+            records.append(make_record(f"snapshot {entry.name}", "delete_snapshot", "failed", exc.msg, before=sized,
                                        seconds=time.monotonic() - started))
             continue
         deleted.append(entry.name)
-        records.append(make_record(f"snapshot {entry.name}", "retention", "done",
+        records.append(make_record(f"snapshot {entry.name}", "delete_snapshot", "done",
                                    f"deleted: older than the newest {keep} ({human_bytes(sized['bytes'])})",
                                    before=sized, seconds=time.monotonic() - started))
     msg = _retention_msg(plan, keep, check_mode, deleted, failure)
@@ -548,7 +582,8 @@ def _sized(entry: SnapshotEntry) -> dict[str, Any]:
 def _left_record(entry: SnapshotEntry) -> dict[str, Any]:
     why = ("a symlink: never followed nor deleted" if entry.kind == "symlink"
            else "not a Prometheus snapshot (name or type): left alone")
-    return make_record(f"snapshots/{entry.name}", "retention", "skipped", why,
+    # Left alone is not a problem of this run: unchanged, not skipped (the report lists skipped records as issues).
+    return make_record(f"snapshots/{entry.name}", "keep_snapshot", "unchanged", why,
                        after={"path": str(entry.path), "kind": entry.kind})
 
 
@@ -585,7 +620,7 @@ def _with_diff(result: dict[str, Any], before: Sequence[SnapshotEntry], data_dir
     names = sorted(e.name for e in before if e.kind == "snapshot")
     if planned_name is not None or any(r["status"] == "planned" for r in result["records"]):
         gone = {r["name"].split(" ", 1)[1] for r in result["records"] if r["status"] == "planned"
-                and r["action"] == "retention"}
+                and r["action"] == "delete_snapshot"}
         after = [n for n in names if n not in gone] + ([planned_name] if planned_name else [])
     else:
         after = sorted(e.name for e in list_snapshot_entries(data_dir / "snapshots") if e.kind == "snapshot")

@@ -71,6 +71,13 @@ options:
       - How many of the newest snapshots to keep; required for V(retention), optional for V(snapshot).
       - At least 1.
     type: int
+  reuse_within:
+    description:
+      - For V(snapshot), a duration (V(6d), V(12h), V(90m)); when a snapshot younger than this (by the time in its
+        name) is already there, no new one is taken and that one is reported V(unchanged) (retention still runs).
+        A rerun of the week's job after a later step failed then takes no second snapshot.
+      - Default is a new snapshot on every run.
+    type: str
   promtool:
     description:
       - Path of promtool for V(report). Default C(/usr/bin/promtool), then C(PATH); when none is found, the
@@ -223,6 +230,7 @@ def argument_spec() -> dict:
         data_dir=dict(type="path", required=True),
         skip_head=dict(type="bool", default=False),
         keep_snapshots=dict(type="int"),
+        reuse_within=dict(type="str"),
         promtool=dict(type="path"),
     )
     return spec

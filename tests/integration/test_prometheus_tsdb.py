@@ -124,7 +124,7 @@ def test_retention_keeps_the_newest_and_leaves_foreign_entries(scraped, capsys):
     assert planned["diff"]["after"]["snapshots"] == [taken[-1]]
     assert {r["name"]: r["status"] for r in planned["records"]} == {
         f"snapshot {taken[0]}": "planned", f"snapshot {taken[1]}": "planned", f"snapshot {taken[2]}": "unchanged",
-        "snapshots/manual-backup": "skipped", "snapshots/operator-notes.txt": "skipped"}
+        "snapshots/manual-backup": "unchanged", "snapshots/operator-notes.txt": "unchanged"}
 
     done = run_module(scraped, capsys, operation="retention", keep_snapshots=1)
     assert done["changed"]

@@ -169,6 +169,8 @@ def test_data_dir_must_be_a_prometheus_one(tmp_path, layout, fragment):
     ({"operation": "retention"}, "operation=retention needs keep_snapshots"),
     ({"operation": "report", "keep_snapshots": 3}, r"keep_snapshots \(3\) applies to operation snapshot or retention"),
     ({"operation": "retention", "keep_snapshots": 2, "skip_head": True}, "skip_head applies to operation snapshot"),
+    ({"operation": "retention", "keep_snapshots": 2, "reuse_within": "1h"}, "reuse_within applies to operation snapshot"),
+    ({"operation": "snapshot", "reuse_within": "soon"}, "reuse_within"),
 ])
 def test_bad_options_are_named_before_anything(tmp_path, params, fragment):
     with pytest.raises(TsdbError, match=fragment):
@@ -338,7 +340,7 @@ def test_retention_on_a_tree(snapshots, tmp_path):
         [A, B, C, D, "README"])
     by_status = {(r["name"], r["status"]) for r in planned["records"]}
     assert {(f"snapshot {A}", "planned"), (f"snapshot {B}", "planned"), (f"snapshot {C}", "unchanged"),
-            (f"snapshots/{D}", "skipped"), ("snapshots/README", "skipped")} == by_status
+            (f"snapshots/{D}", "unchanged"), ("snapshots/README", "unchanged")} == by_status
     assert planned["diff"] == {"before": {"snapshots": [A, B, C]}, "after": {"snapshots": [C]}}
     assert next(r for r in planned["records"] if r["name"] == f"snapshot {A}")["before"]["bytes"] == 100
 
@@ -435,3 +437,15 @@ def test_report_without_promtool_reads_meta_json(snapshots, monkeypatch):
                                        "skip_head": False, "promtool": None}, check_mode=False)
     assert result["source"] == "meta.json" and result["executed"] == [] and result_problems(result) == []
     assert result["totals"]["snapshots"] == 3 and result["totals"]["snapshot_bytes"] == 300
+
+
+def test_a_snapshot_within_reuse_within_is_reused_and_an_older_one_is_not(tmp_path):
+    now = datetime(2026, 12, 6, 14, 30, tzinfo=timezone.utc)
+    young = tsdb.SnapshotEntry("20261206T140000Z-0123456789abcdef", tmp_path, "snapshot",
+                               datetime(2026, 12, 6, 14, 0, tzinfo=timezone.utc))
+    old = tsdb.SnapshotEntry("20261205T140000Z-0123456789abcdef", tmp_path, "snapshot",
+                             datetime(2026, 12, 5, 14, 0, tzinfo=timezone.utc))
+    foreign = tsdb.SnapshotEntry("notes", tmp_path, "foreign")
+    assert tsdb.recent_snapshot([old, young, foreign], 3600, now=now) is young
+    assert tsdb.recent_snapshot([old, young], 1200, now=now) is None
+    assert tsdb.recent_snapshot([old, young], None, now=now) is None
