@@ -138,15 +138,24 @@ def wanted_contents(files: list[dict[str, Any]]) -> dict[str, bytes]:
     return wanted
 
 
+def _groups(content: bytes) -> list[Any]:
+    """The ``groups`` list of a rules file; [] for a file that is not one (an old file found in rules_dir)."""
+    try:
+        data = yaml.safe_load(content)
+    except yaml.YAMLError:
+        return []
+    groups = data.get("groups") if isinstance(data, dict) else None
+    return groups if isinstance(groups, list) else []
+
+
 def group_names(content: bytes) -> list[str]:
-    """The group names of a rules file (promtool has validated it already)."""
-    data = yaml.safe_load(content) or {}
-    return [str(group.get("name")) for group in data.get("groups") or [] if isinstance(group, dict)]
+    """The group names of a rules file."""
+    return [str(group.get("name")) for group in _groups(content) if isinstance(group, dict)]
 
 
 def rule_names(content: bytes) -> dict[str, list[str]]:
     """group name -> its rules' alert/record names, in order."""
-    data = yaml.safe_load(content) or {}
+    data = {"groups": _groups(content)}
     return {str(group.get("name")): [str(rule.get("alert") or rule.get("record")) for rule in group.get("rules") or []]
             for group in data.get("groups") or [] if isinstance(group, dict)}
 

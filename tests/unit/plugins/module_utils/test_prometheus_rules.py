@@ -83,6 +83,12 @@ def test_group_and_rule_names():
     assert rule_names(RULES) == {"g1": ["A", "job:up:sum"]}
 
 
+@pytest.mark.parametrize("content", [b"", b"[1, 2]", b"groups: 3", b"groups: [\n", b"\x00\xff"])
+def test_group_names_of_a_file_that_is_not_rules(content):
+    assert group_names(content) == []
+    assert rule_names(content) == {}
+
+
 def test_promtool_check_names_the_file_not_the_temp_copy():
     ok, output = promtool_check("/usr/bin/promtool", "bad.yml", b"groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up ==\n")
     assert not ok
