@@ -149,8 +149,9 @@ records:
       loaded again)."
     - "V(status): C(prometheus <url>) with actions C(healthy), C(ready), C(reload_status) (V(breach) when the last reload
       failed) and C(alerts) (V(ok), the firing count as information); one per loaded group, action C(rules) (V(ok),
-      V(breach) naming each rule whose health is C(err) with its C(lastError), V(unknown) when still not evaluated after waiting one group interval, at most O(timeout)); one
-      per missing O(expected_groups) entry, action C(expected_group), V(breach)."
+      V(breach) naming each rule whose health is C(err) with its C(lastError), V(unknown) when still not evaluated
+      after waiting one group interval, at most O(timeout)); one per missing O(expected_groups) entry, action
+      C(expected_group), V(breach)."
   returned: always
   type: list
   elements: dict
