@@ -368,9 +368,9 @@ class FileTarget:
         except CertificateError:
             return text + " and nginx reloaded with them"
         proven, seen = wait_for_serial(lambda: served_serial(self.address, self.sni), old_serial, self.verify_timeout)
-        return text + (" and nginx reloaded with them" + (f", serving serial {old_serial} again" if proven else
-                                                           f"; serving the old serial {old_serial} again is not "
-                                                           f"proven ({seen})"))
+        if proven:
+            return text + f" and nginx reloaded with them, serving serial {old_serial} again"
+        return text + f" and nginx reloaded with them; serving the old serial {old_serial} again is not proven ({seen})"
 
 
 # --------------------------------------------------------------------------- Kubernetes TLS Secret target
@@ -413,6 +413,21 @@ class SecretTarget:
         if getattr(self.secret, "immutable", None):
             raise InstallError(msg=f"Secret {self.namespace}/{self.secret_name} is immutable: its data cannot "
                                    "be replaced")
+        missing = [name for name in self.restarts if not self.deployment_exists(name)]
+        if missing:
+            raise InstallError(msg=f"Deployment(s) {', '.join(missing)} of restart_deployments do not exist in "
+                                   f"namespace {self.namespace}; nothing was ordered or changed")
+
+    def deployment_exists(self, name: str) -> bool:
+        from .k8s_conn import ApiException, reason_of  # noqa: PLC0415
+
+        try:
+            self.kube.apps().read_namespaced_deployment(name, self.namespace, _request_timeout=self.kube.timeout)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise InstallError(msg=f"cannot read Deployment {self.namespace}/{name}: {reason_of(exc)}") from None
+        return True
 
     def install(self, chain_pem: bytes, key_pem: bytes, serial: str, domains: list[str],
                 executed: list[str]) -> str:

@@ -239,6 +239,43 @@ def test_kubernetes_tls_secret_is_renewed_in_one_update(acme_lab, k8s_cluster, k
     assert renew_record(again, "stream-systems-tls")["status"] == "unchanged" and again["changed"] is False
 
 
+@pytest.mark.k8s
+def test_secret_renewal_restarts_the_deployment_that_mounts_it(acme_lab, k8s_cluster, k8s_namespace, capsys):
+    cert, key = self_signed(["api.stream-systems.test"], days=5)
+    k8s_cluster.kubectl("apply", "-f", "-", namespace=k8s_namespace, stdin=json.dumps({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls", "metadata": {"name": "stream-systems-tls"},
+        "data": {"tls.crt": base64.b64encode(cert).decode(), "tls.key": base64.b64encode(key).decode()}}))
+    k8s_cluster.kubectl("apply", "-f", "-", namespace=k8s_namespace, stdin=json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "stream-systems"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "stream-systems"}},
+                 "template": {"metadata": {"labels": {"app": "stream-systems"}}, "spec": {
+                     "terminationGracePeriodSeconds": 1,
+                     "volumes": [{"name": "tls", "secret": {"secretName": "stream-systems-tls"}}],
+                     "containers": [{"name": "app", "image": k8s_cluster.image, "imagePullPolicy": "Never",
+                                     "command": ["/bin/sh", "-c", "exec sleep 3600"],
+                                     "volumeMounts": [{"name": "tls", "mountPath": "/tls"}]}]}}}}))
+    k8s_cluster.kubectl("rollout", "status", "deployment/stream-systems", "--timeout=90s", namespace=k8s_namespace,
+                        timeout=120)
+    args = file_args(acme_lab, kubeconfig=k8s_cluster.kubeconfig, rollout_timeout=90)
+    del args["nginx"]
+    args["certificates"] = [{"name": "stream-systems-tls", "restart_deployments": ["ghost"],
+                             "secret": {"namespace": k8s_namespace, "name": "stream-systems-tls"}}]
+    missing = run_module(capsys, args)
+    assert "Deployment(s) ghost of restart_deployments do not exist" in renew_record(missing, "stream-systems-tls")["detail"]
+    assert acme_requests(acme_lab) == 0
+
+    args["certificates"][0]["restart_deployments"] = ["stream-systems"]
+    result = run_module(capsys, args)
+    assert renew_record(result, "stream-systems-tls")["status"] == "done"
+    [restart] = [r for r in result["records"] if r["name"] != "stream-systems-tls"]
+    assert restart["status"] == "done", restart
+    deployment = json.loads(k8s_cluster.kubectl("get", "deployment", "stream-systems", "-o", "json",
+                                                namespace=k8s_namespace))
+    assert "kubectl.kubernetes.io/restartedAt" in deployment["spec"]["template"]["metadata"]["annotations"]
+    status = deployment["status"]
+    assert status.get("updatedReplicas") == status.get("readyReplicas") == 1
+
+
 def load_cert(pem):
     from cryptography import x509
 

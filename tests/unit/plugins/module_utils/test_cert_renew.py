@@ -140,9 +140,9 @@ def test_validate_refuses_repeated_names_and_no_target(tmp_path):
     params["certificates"].append(dict(params["certificates"][0]))
     with pytest.raises(RenewError, match="repeated: web"):
         validate(params)
-    bare = edit(base_params(tmp_path), ("certificates", 0), {"name": "web", "cert_path": None, "key_path": None,
-                                                            "secret": None, "domains": None,
-                                                            "restart_deployments": []})
+    no_target = {"name": "web", "cert_path": None, "key_path": None, "secret": None, "domains": None,
+                 "restart_deployments": []}
+    bare = edit(base_params(tmp_path), ("certificates", 0), no_target)
     with pytest.raises(RenewError, match="give one target"):
         validate(bare)
 
