@@ -530,7 +530,7 @@ class Renewal:
         try:
             pem = target.current_pem()
             current = leaf_of(pem, target.where()) if pem else None
-        except (InstallError, CertificateError) as exc:
+        except MaintenanceError as exc:  # unreadable file, absent Secret, API server refusing or unreachable
             return make_record(name, "renew", "failed", f"cannot read the current certificate: {exc.msg}")
         before = summary_of(current, self.now) if current is not None else None
         domains = [check_domain(d, name) for d in spec.get("domains") or []] or (

@@ -260,3 +260,20 @@ def test_describe_error_quotes_the_problem_document():
 
     problem = messages.Error(typ="urn:ietf:params:acme:error:rateLimited", detail="too many certificates")
     assert describe_error(problem) == "urn:ietf:params:acme:error:rateLimited: too many certificates"
+
+
+def test_unreachable_api_server_fails_that_certificate_and_the_others_still_run(tmp_path):
+    from ansible_collections.streamops.maintenance.plugins.module_utils.k8s_conn import K8sConnectionError
+
+    write_cert(tmp_path, 90)
+    params = base_params(tmp_path)
+    params["certificates"].append({"name": "api-tls", "domains": None, "cert_path": None, "key_path": None,
+                                   "secret": {"namespace": "production", "name": "api-tls"},
+                                   "restart_deployments": []})
+
+    def unreachable(kubeconfig, context):
+        raise K8sConnectionError(msg="cannot load the Kubernetes configuration (default): no kubeconfig")
+
+    result = run_certificate_renew(params, check_mode=True, client_factory=unreachable)
+    assert [r["status"] for r in result["records"]] == ["unchanged", "failed"]
+    assert "no kubeconfig" in result["records"][1]["detail"] and result["failed"] is True
