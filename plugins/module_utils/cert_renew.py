@@ -79,6 +79,7 @@ def certificate_renew_argument_spec() -> dict[str, Any]:
         )),
         nginx=dict(type="dict", options=dict(
             binary=dict(type="str", default="nginx"),
+            command=dict(type="list", elements="str"),
             conf=dict(type="path", required=True),
             verify=dict(type="dict", default={}, options=dict(
                 address=dict(type="str", default=DEFAULT_VERIFY_ADDRESS),
@@ -292,6 +293,8 @@ class FileTarget:
         self.cert_path = spec["cert_path"]
         self.key_path = spec["key_path"]
         self.nginx = nginx
+        # nginx in a container (the compose estate): the argv that runs it there, e.g. docker exec <container> nginx.
+        self.nginx_argv = list(nginx.get("command") or [nginx["binary"]])
         verify = nginx["verify"]
         self.address = verify["address"]
         self.server_name = verify.get("server_name")
@@ -313,13 +316,13 @@ class FileTarget:
                 raise InstallError(msg=f"directory {directory} of {path} does not exist")
             if not os.access(directory, os.W_OK):
                 raise InstallError(msg=f"directory {directory} of {path} is not writable")
-        if not os.path.isfile(self.nginx["conf"]):
+        if not self.nginx.get("command") and not os.path.isfile(self.nginx["conf"]):
             raise InstallError(msg=f"nginx configuration {self.nginx['conf']} does not exist")
 
     def install(self, chain_pem: bytes, key_pem: bytes, serial: str, domains: list[str],
                 executed: list[str]) -> str:
         """Rename into place, nginx -t, graceful reload, prove the serial over TLS; InstallError puts the old back."""
-        binary, conf = self.nginx["binary"], self.nginx["conf"]
+        binary, conf = " ".join(self.nginx_argv), self.nginx["conf"]
         server_name = self.sni = self.server_name or domains[0]
         saved = []
         for path in (self.key_path, self.cert_path):
@@ -331,12 +334,12 @@ class FileTarget:
         except OSError as exc:
             raise InstallError(msg=self.restored(saved, f"cannot write the new files: {exc.strerror or exc}")) from exc
         executed.append(f"{binary} -t -c {conf}")
-        problem, _out = run_nginx(binary, conf, "-t")
+        problem, _out = run_nginx(self.nginx_argv, conf, "-t")
         if problem:
             raise InstallError(msg=self.restored(saved, f"nginx -t rejects the configuration with the new "
                                                         f"certificate: {problem}", reloaded=False))
         executed.append(f"{binary} -s reload -c {conf}")
-        problem, _out = run_nginx(binary, conf, "-s", "reload")
+        problem, _out = run_nginx(self.nginx_argv, conf, "-s", "reload")
         if problem:
             raise InstallError(msg=self.restored(saved, f"nginx reload failed: {problem}", reloaded=False))
         proven, seen = wait_for_serial(lambda: served_serial(self.address, server_name), serial, self.verify_timeout)
@@ -357,7 +360,7 @@ class FileTarget:
             return text + ", nginx was not touched"
         if not reloaded:
             return text + ", nginx was not reloaded and serves the old certificate"
-        problem, _out = run_nginx(self.nginx["binary"], self.nginx["conf"], "-s", "reload")
+        problem, _out = run_nginx(self.nginx_argv, self.nginx["conf"], "-s", "reload")
         if problem:
             return text + f" but the reload back failed: {problem}"
         old_pem = saved[1][1]

@@ -46,12 +46,13 @@ def nginx_problem(output: str) -> str:
     return tail("; ".join(lines) if lines else output)
 
 
-def run_nginx(binary: str, conf: str, *args: str) -> tuple[str | None, str]:
+def run_nginx(binary: str | list[str], conf: str, *args: str) -> tuple[str | None, str]:
     """``nginx <args> -c <conf>`` (``-t``, ``-T``, ``-s reload``): (what went wrong or None, stdout).
 
-    Shared by the blue/green switch and certificate_renew's install.
+    ``binary`` is the executable, or the argv that runs nginx (``docker exec <container> nginx`` for an nginx in a
+    compose project). Shared by the blue/green switch and certificate_renew's install.
     """
-    argv = [binary, *args, "-c", conf]
+    argv = [*([binary] if isinstance(binary, str) else binary), *args, "-c", conf]
     try:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=NGINX_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:

@@ -149,11 +149,22 @@ options:
     type: dict
     suboptions:
       binary:
-        description: The nginx executable.
+        description: The nginx executable, for an nginx on the host.
         type: str
         default: nginx
+      command:
+        description:
+          - For an nginx in a container (VitalStream's compose project), the argv that runs nginx there, for example
+            V([docker, exec, vitalstream-nginx-1, nginx]); C(-t), C(-s reload) and C(-c conf) are appended. Replaces
+            O(nginx.binary).
+          - The certificate files are then the host's side of the container's bind mount, and O(nginx.conf) is the
+            path inside the container.
+        type: list
+        elements: str
       conf:
-        description: The main configuration file (C(nginx -t -c) and C(nginx -s reload -c) use it).
+        description:
+          - The main configuration file (C(nginx -t -c) and C(nginx -s reload -c) use it); with O(nginx.command), as
+            the container sees it.
         type: path
         required: true
       verify:

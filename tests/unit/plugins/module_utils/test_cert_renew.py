@@ -277,3 +277,25 @@ def test_unreachable_api_server_fails_that_certificate_and_the_others_still_run(
     result = run_certificate_renew(params, check_mode=True, client_factory=unreachable)
     assert [r["status"] for r in result["records"]] == ["unchanged", "failed"]
     assert "no kubeconfig" in result["records"][1]["detail"] and result["failed"] is True
+
+
+def test_an_nginx_in_a_container_is_tested_and_reloaded_through_its_command(tmp_path, monkeypatch):
+    write_cert(tmp_path, 5)
+    calls = []
+
+    def fake_nginx(argv, conf, *args):
+        calls.append((list(argv), conf, args))
+        return ("`nginx -t` exited with 1: [emerg] bad", "") if args == ("-t",) else (None, "")
+
+    monkeypatch.setattr(cert_renew, "run_nginx", fake_nginx)
+    params = base_params(tmp_path)
+    # The configuration is the container's path: it need not exist on this host.
+    params["nginx"] = {**params["nginx"], "command": ["docker", "exec", "vitalstream-nginx-1", "nginx"],
+                       "conf": "/etc/nginx/nginx.conf"}
+    target = FileTarget(params["certificates"][0], params["nginx"])
+    target.preflight()
+    executed = []
+    with pytest.raises(InstallError):
+        target.install(b"new chain", b"new key", "abc", ["web.example"], executed)
+    assert calls == [(["docker", "exec", "vitalstream-nginx-1", "nginx"], "/etc/nginx/nginx.conf", ("-t",))]
+    assert executed == ["docker exec vitalstream-nginx-1 nginx -t -c /etc/nginx/nginx.conf"]
