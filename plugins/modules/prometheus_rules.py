@@ -107,12 +107,14 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Deploy the Stream Systems alert rules shipped with the collection
+# The monitoring role deploys the rules the collection ships (monitoring_rule_sets: [stream_systems]);
+# a playbook of its own passes its files' content.
+- name: Deploy the Stream Systems alert rules
   streamops.maintenance.prometheus_rules:
     operation: deploy
     rule_files:
       - name: stream_systems.rules.yml
-        content: "{{ lookup('ansible.builtin.file', 'files/prometheus/stream_systems.rules.yml') }}"
+        content: "{{ lookup('ansible.builtin.file', 'prometheus/stream_systems.rules.yml') }}"
     rules_dir: /etc/prometheus/rules
     url: http://127.0.0.1:9090
     reload: lifecycle

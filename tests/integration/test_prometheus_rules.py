@@ -18,7 +18,7 @@ from lab.harness.prometheus import _DIRECT, PrometheusServer
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = {name: (REPO / "files" / "prometheus" / name).read_bytes()
+SHIPPED = {name: (REPO / "roles" / "monitoring" / "files" / "prometheus" / name).read_bytes()
            for name in ("stream_systems.rules.yml", "vitalstream.rules.yml")}
 BROKEN = "groups:\n- name: stream-systems.rules\n  rules:\n  - alert: HighCPUUsage\n    expr: cpu_usage_percent >\n"
 # Passes promtool, fails every evaluation: many handler series per job on both sides.
@@ -55,7 +55,7 @@ def run_module(capsys, **args):
 
 
 def shipped_files():
-    return [{"name": name, "src": str(REPO / "files" / "prometheus" / name)} for name in SHIPPED]
+    return [{"name": name, "src": str(REPO / "roles" / "monitoring" / "files" / "prometheus" / name)} for name in SHIPPED]
 
 
 def deploy(server, capsys, rule_files, **args):

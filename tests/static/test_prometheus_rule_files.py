@@ -15,7 +15,7 @@ from tests.helpers import REPO
 
 pytestmark = pytest.mark.static
 
-RULE_FILES = sorted((REPO / "files" / "prometheus").glob("*.rules.yml"))
+RULE_FILES = sorted((REPO / "roles" / "monitoring" / "files" / "prometheus").glob("*.rules.yml"))
 TEST_FILES = sorted((REPO / "tests" / "prometheus").glob("*.test.yml"))
 
 
