@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from . import seed
-from .harness.base import HarnessError, ServiceRecord, pid_alive
+from .harness.base import HarnessError, ServiceRecord, pid_alive, stop_pid
 from .harness.postgres import PostgresInfo, PostgresServer
 from .harness.redis import RedisInfo, RedisServer
 from .harness.s3 import S3Info, S3Server
@@ -53,6 +53,8 @@ def up() -> dict:
         vitalstream_web = _up_vitalstream_bluegreen()
         facts["k8s"] = _up_k8s()
         facts["bluegreen"] = bluegreen_facts(facts["k8s"], vitalstream_web)
+        facts["prometheus"] = _up_prometheus()
+        facts["tls"] = _up_tls()
     except BaseException:  # Ctrl-C half-way must not leave servers behind either
         say("start failed; stopping what was started")
         down()
@@ -177,6 +179,43 @@ def bluegreen_facts(k8s: dict, vitalstream) -> dict:
     }
 
 
+def _up_prometheus() -> dict:
+    from .monitoring import start_estate_prometheus  # noqa: PLC0415
+
+    servers = {}
+    for one in seed.ESTATES:
+        server = start_estate_prometheus(STATE_DIR / "prometheus" / one.name, one.name)
+        ServiceRecord(name=f"prometheus-{one.name}", pid=server.pid, info=server.facts()).save(STATE_DIR)
+        say(f"  Prometheus of {one.name} on {server.url} (its alert rules loaded, scraping itself)")
+        servers[one.name] = server.facts()
+    return servers
+
+
+def _up_tls() -> dict:
+    from .monitoring import start_tls_front, tls_facts  # noqa: PLC0415
+
+    nginx, pebble = start_tls_front(STATE_DIR)
+    ServiceRecord(name="tls-nginx", pid=nginx.proc.pid).save(STATE_DIR)
+    ServiceRecord(name="pebble", info={"pids": [proc.pid for proc in pebble.procs]}).save(STATE_DIR)
+    say(f"  VitalStream's TLS front {nginx.server_name} on https://{nginx.facts()['tls_nginx_address']} "
+        f"(certificate with {nginx.days:g} days left); ACME server (pebble) on {pebble.directory_url}")
+    return tls_facts(nginx, pebble)
+
+
+def _down_by_pid(name: str) -> None:
+    """Stop a service recorded with only its PID(s) (Prometheus, the ACME server, the TLS nginx)."""
+    record = ServiceRecord.load(STATE_DIR, name)
+    if record is None:
+        return
+    pids = [record.pid] if record.pid else list(record.info.get("pids") or [])
+    alive = [pid for pid in pids if not stop_pid(pid, timeout=15)]
+    if alive:
+        say(f"could not stop {name} (pid {', '.join(map(str, alive))})")
+        return
+    ServiceRecord.forget(STATE_DIR, name)
+    say(f"stopped {name}")
+
+
 def _up_k8s() -> dict:
     from .k8s import control  # noqa: PLC0415
     from .k8s.build import cached_binaries  # noqa: PLC0415
@@ -205,6 +244,8 @@ def down() -> None:
         control.down(STATE_DIR, say)
     except HarnessError as exc:
         say(f"could not stop the Kubernetes cluster: {exc}")
+    for name in ["tls-nginx", "pebble"] + [f"prometheus-{one.name}" for one in seed.ESTATES]:
+        _down_by_pid(name)
     _down_vitalstream_bluegreen()
     _down_compose(facts.get("compose"))
     for name, server_class in (("s3", S3Server), ("redis", RedisServer), ("postgres", PostgresServer)):

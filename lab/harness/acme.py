@@ -36,11 +36,11 @@ def make_test_ca(directory: Path) -> tuple[Path, Path, Path]:
         "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
         "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-            "-days", "2", "-subj", "/CN=streamops test ACME server CA", cwd=directory)
+            "-days", "30", "-subj", "/CN=streamops test ACME server CA", cwd=directory)
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
             "-subj", "/CN=127.0.0.1", cwd=directory)
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "server.pem", "-days", "2", "-extfile", "server.ext", cwd=directory)
+            "-out", "server.pem", "-days", "30", "-extfile", "server.ext", cwd=directory)
     return directory / "ca.pem", directory / "server.pem", directory / "server.key"
 
 

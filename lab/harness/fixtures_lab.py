@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from .. import estate, seed
+from ..monitoring import start_estate_prometheus, start_tls_front, tls_facts
 from .bluegreen import BlueGreenCompose
 from .compose_app import ComposeApp
 from .postgres import PostgresServer
@@ -37,7 +38,13 @@ def lab_services(s3_server, k8s_cluster, docker_engine, lab_image,
     # Its own app name: the compose projects <app>-blue/-green must not meet another session's.
     web = BlueGreenCompose(docker_engine, lab_image, tmp_path_factory.mktemp("lab-bluegreen"),
                            app=f"vs-web-{uuid.uuid4().hex[:6]}")
+    prometheus: dict = {}
+    tls_front: tuple = ()
     try:
+        tls_front = start_tls_front(tmp_path_factory.mktemp("lab-tls"))
+        for one in seed.ESTATES:
+            prometheus[one.name] = start_estate_prometheus(tmp_path_factory.mktemp(f"lab-prometheus-{one.name}"),
+                                                           one.name)
         pg_info = pg.start()
         redis_info = cache.start()
         pg_facts = estate.postgres_facts(pg_info, seed.seed_postgres(pg_info))
@@ -60,6 +67,8 @@ def lab_services(s3_server, k8s_cluster, docker_engine, lab_image,
             "compose": estate.compose_facts(app),
             "k8s": k8s,
             "bluegreen": estate.bluegreen_facts(k8s, web),
+            "prometheus": {name: server.facts() for name, server in prometheus.items()},
+            "tls": tls_facts(*tls_front),
         }
     finally:
         try:
@@ -68,6 +77,8 @@ def lab_services(s3_server, k8s_cluster, docker_engine, lab_image,
             app.down()
             cache.stop()
             pg.stop()
+            for server in [*prometheus.values(), *reversed(tls_front)]:
+                server.stop()
 
 
 @pytest.fixture(scope="session")
