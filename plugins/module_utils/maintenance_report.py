@@ -30,7 +30,9 @@ CHECK_ACTIONS = frozenset(("tcp", "http", "disk", "memory", "pods", "compose", "
                            "post_check", "live", "persistence",
                            # the security and compliance reviews (issue 16): they only read
                            "binding", "rules", "network_policy", "unused", "secret_age", "container_security",
-                           "log_pattern", "dependency_audit", "retention", "audit_summary", "audit_continuity"))
+                           "log_pattern", "dependency_audit", "retention", "audit_summary", "audit_continuity",
+                           # Prometheus' health (issue 17): they only read
+                           "healthy", "ready", "reload_status", "expected_group", "alerts", "api"))
 # The read-only reviews, each its own section of a host's report: every finding with what to do about it.
 REVIEW_SECTIONS = {"access_review": "Access Review", "security_scan": "Security Scan",
                    "compliance_review": "Compliance Review"}
@@ -40,7 +42,8 @@ COLLECTION = "streamops.maintenance."
 SERVICE_ACTIONS = frozenset(
     [COLLECTION + name for name in (
         "pg_maintenance", "redis_memory_guard", "pg_backup", "backup_verify", "blue_green_deploy",
-        "certificate_expiry", "endpoint_check")]
+        "certificate_expiry", "endpoint_check", "certificate_renew", "k8s_secret_rotate", "prometheus_rules",
+        "prometheus_tsdb")]
     + ["ansible.builtin." + name for name in ("command", "uri", "wait_for")])
 
 COMPLETED, FAILED, STOPPED, NOT_RUN = "completed", "failed", "stopped", "not run"
