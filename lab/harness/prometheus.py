@@ -7,8 +7,6 @@ admin API (snapshots) and the lifecycle API (``/-/reload``) are on.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import urllib.error
 import urllib.parse
@@ -17,22 +15,15 @@ from pathlib import Path
 from types import TracebackType
 
 from .base import LOOPBACK, HarnessError, free_port, log_tail, pid_alive, spawn, stop_pid, wait_for
+from .docker_engine import find_binary
 
-# Debian's `prometheus` package installs the server here; PATH is the fallback.
-DEBIAN_PROMETHEUS = "/usr/bin/prometheus"
 # No proxy for the lab's own loopback server, whatever the environment says.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def find_prometheus() -> str:
-    """Path of the prometheus server binary, or HarnessError naming the Debian package."""
-    if os.access(DEBIAN_PROMETHEUS, os.X_OK):
-        return DEBIAN_PROMETHEUS
-    path = shutil.which("prometheus")
-    if path is None:
-        raise HarnessError("`prometheus` not found: install the Debian package `prometheus` "
-                           "(apt-get install prometheus)")
-    return path
+    """Path of Debian's prometheus server, or HarnessError naming the package."""
+    return find_binary("prometheus", "prometheus")
 
 
 class PrometheusServer:
@@ -135,4 +126,4 @@ class PrometheusServer:
         self.stop()
 
 
-__all__ = ["DEBIAN_PROMETHEUS", "PrometheusServer", "find_prometheus"]
+__all__ = ["PrometheusServer", "find_prometheus"]

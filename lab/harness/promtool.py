@@ -1,26 +1,16 @@
 """Debian's promtool, for checking and unit-testing the collection's Prometheus rules."""
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 from .base import HarnessError
-
-# Debian's `prometheus` package installs promtool here; PATH is the fallback.
-DEBIAN_PROMTOOL = "/usr/bin/promtool"
+from .docker_engine import find_binary
 
 
 def find_promtool() -> str:
-    """Path of promtool, or HarnessError naming the Debian package that ships it."""
-    if os.access(DEBIAN_PROMTOOL, os.X_OK):
-        return DEBIAN_PROMTOOL
-    path = shutil.which("promtool")
-    if path is None:
-        raise HarnessError("`promtool` not found: install the Debian package `prometheus` "
-                           "(apt-get install prometheus)")
-    return path
+    """Path of Debian's promtool, or HarnessError naming the package that ships it."""
+    return find_binary("promtool", "prometheus")
 
 
 def _promtool(*args: str, timeout: float = 60) -> tuple[bool, str]:

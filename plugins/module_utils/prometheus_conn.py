@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
 import ssl
 import urllib.error
 import urllib.parse
@@ -26,6 +28,21 @@ from .errors import MaintenanceError
 DEFAULT_URL = "http://127.0.0.1:9090"
 # Bodies quoted in messages are cut here: an HTML error page must not flood the result.
 _BODY_LIMIT = 300
+
+
+# Debian's `prometheus` package installs promtool here; PATH is the fallback.
+DEBIAN_PROMTOOL = "/usr/bin/promtool"
+
+
+def locate_promtool(explicit: str | None = None) -> str | None:
+    """The promtool to run: ``explicit`` (which must be executable), else Debian's, else PATH's, else None."""
+    if explicit:
+        if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
+            raise PrometheusError(msg=f"promtool {explicit} is not an executable file")
+        return explicit
+    if os.access(DEBIAN_PROMTOOL, os.X_OK):
+        return DEBIAN_PROMTOOL
+    return shutil.which("promtool")
 
 
 class PrometheusError(MaintenanceError):

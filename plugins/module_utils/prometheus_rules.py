@@ -16,7 +16,6 @@ import difflib
 import hashlib
 import os
 import re
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -26,7 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .files import write_atomically
-from .prometheus_conn import PrometheusClient, PrometheusError
+from .prometheus_conn import PrometheusClient, PrometheusError, locate_promtool
 from .records import is_changed, make_record
 
 try:
@@ -41,7 +40,6 @@ OPERATIONS = ("deploy", "status")
 RELOADS = ("lifecycle", "sighup", "none")
 # A plain file name the server's `*.yml` / `*.yaml` glob reads; never hidden (our temp files are).
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]*\.ya?ml$")
-DEBIAN_PROMTOOL = "/usr/bin/promtool"
 
 
 class RulesError(PrometheusError):
@@ -95,11 +93,11 @@ def check_name(name: Any) -> str:
 
 
 def find_promtool(given: str | None) -> str:
-    if given:
-        if not (os.path.isfile(given) and os.access(given, os.X_OK)):
-            raise RulesError(msg=f"promtool {given} is not an executable file")
-        return given
-    found = shutil.which("promtool") or (DEBIAN_PROMTOOL if os.access(DEBIAN_PROMTOOL, os.X_OK) else None)
+    """The promtool every deploy checks its files with: without one nothing may be written."""
+    try:
+        found = locate_promtool(given)
+    except PrometheusError as exc:
+        raise RulesError(msg=exc.msg) from exc
     if found is None:
         raise RulesError(msg="promtool not found on PATH: install it (Debian package `prometheus`) or set promtool")
     return found

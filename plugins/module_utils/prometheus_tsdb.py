@@ -33,7 +33,6 @@ from .window import parse_duration
 SNAPSHOT_NAME_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<random>[0-9a-f]{16})$")
 # A block directory is named by its ULID (26 characters of Crockford's base32).
 BLOCK_ULID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
-DEBIAN_PROMTOOL = "/usr/bin/promtool"
 PROMTOOL_TIMEOUT = 300
 
 _GO_DURATION_RE = re.compile(r"(?P<number>\d+(?:\.\d+)?)(?P<unit>ns|us|µs|μs|ms|h|m|s)")
@@ -133,14 +132,12 @@ def parse_promtool_list(text: str) -> list[dict[str, Any]]:
 
 
 def find_promtool(explicit: str | None = None) -> str | None:
-    """The promtool to use: ``explicit``, else Debian's, else the one on PATH, else None (meta.json is read)."""
-    if explicit:
-        if not os.access(explicit, os.X_OK):
-            raise TsdbError(msg=f"promtool {explicit!r} is not an executable file")
-        return explicit
-    if os.access(DEBIAN_PROMTOOL, os.X_OK):
-        return DEBIAN_PROMTOOL
-    return shutil.which("promtool")
+    """The promtool to use, else None (the blocks' meta.json is read instead)."""
+    from .prometheus_conn import PrometheusError, locate_promtool
+    try:
+        return locate_promtool(explicit)
+    except PrometheusError as exc:
+        raise TsdbError(msg=exc.msg) from exc
 
 
 def promtool_blocks(promtool: str, data_dir: Path, executed: list[str]) -> list[dict[str, Any]]:

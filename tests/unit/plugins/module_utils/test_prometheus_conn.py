@@ -11,6 +11,7 @@ import yaml
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.streamops.maintenance.plugins.doc_fragments.prometheus import ModuleDocFragment
+from ansible_collections.streamops.maintenance.plugins.module_utils import prometheus_conn
 from ansible_collections.streamops.maintenance.plugins.module_utils.prometheus_conn import (
     PrometheusClient,
     PrometheusError,
@@ -134,3 +135,17 @@ def test_client_names_url_and_server_error(fake_server, path, fragment):
         PrometheusClient(fake_server, timeout=5).get_json(path)
     assert fragment in info.value.msg
     assert fake_server + path in info.value.msg
+
+
+def test_locate_promtool_takes_an_executable_given_refuses_another_and_falls_back(tmp_path, monkeypatch):
+    tool = tmp_path / "promtool"
+    tool.write_text("#!/bin/sh\n")
+    with pytest.raises(prometheus_conn.PrometheusError, match=f"promtool {tool} is not an executable file"):
+        prometheus_conn.locate_promtool(str(tool))
+    tool.chmod(0o755)
+    assert prometheus_conn.locate_promtool(str(tool)) == str(tool)
+    monkeypatch.setattr(prometheus_conn, "DEBIAN_PROMTOOL", str(tmp_path / "absent"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert prometheus_conn.locate_promtool() == str(tool)
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert prometheus_conn.locate_promtool() is None
