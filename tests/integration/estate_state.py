@@ -113,12 +113,39 @@ def files_state(root: Path) -> list[tuple[str, int, int]]:
                   for p in root.rglob("*") if p.is_file() or p.is_symlink())
 
 
+def served_serial(lab_services: dict) -> str:
+    """The serial of the certificate VitalStream's TLS front serves, asked over TLS."""
+    from lab.harness.tls_nginx import served_certificate  # noqa: PLC0415
+
+    tls = lab_services["tls"]
+    port = int(tls["tls_nginx_address"].rsplit(":", 1)[1])
+    return format(served_certificate(port, tls["tls_nginx_server_name"]).serial_number, "x")
+
+
+def prometheus_state(lab_services: dict) -> dict:
+    """Per estate: the rule files and snapshots on the server's disk, and the rule groups it has loaded."""
+    import urllib.request  # noqa: PLC0415
+
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    found = {}
+    for estate, server in lab_services["prometheus"].items():
+        with direct.open(f"{server['url']}/api/v1/rules", timeout=10) as answer:
+            groups = sorted(g["name"] for g in json.load(answer)["data"]["groups"])
+        snapshots = Path(server["data_dir"]) / "snapshots"
+        found[estate] = {"rules": files_state(Path(server["rules_dir"])), "groups": groups,
+                         "snapshots": sorted(p.name for p in snapshots.iterdir()) if snapshots.is_dir() else []}
+    return found
+
+
 def snapshot(lab_services: dict, state_dir: Path, extra_files: list[Path] = ()) -> dict:
     return {
         "postgres": postgres_state(lab_services),
         "redis": redis_state(lab_services),
         "s3": s3_state(lab_services),
         "k8s": k8s_state(lab_services),
+        "prometheus": prometheus_state(lab_services),
+        "tls": {"served_serial": served_serial(lab_services),
+                "files": files_state(Path(lab_services["tls"]["tls_nginx_cert_path"]).parent)},
         "files": {str(state_dir): files_state(state_dir),
                   **{str(path): files_state(path) for path in extra_files}},
     }

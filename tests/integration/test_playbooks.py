@@ -126,6 +126,17 @@ def test_weekly_changes_what_it_reports_and_the_report_has_real_figures(tmp_path
     assert not [d for d in estate_state.postgres_state(lab_services)["databases"] if d.startswith("streamops_verify")]
     assert stream["timing"]["in_services_s"] > 0
 
+    # Prometheus: the week's TSDB snapshot is on each estate's server's disk, holding data, its size in the report.
+    from pathlib import Path  # noqa: PLC0415
+
+    for estate, host in (("stream_systems", "stream-lab"), ("vitalstream", "vitalstream-lab")):
+        on_disk = Path(lab_services["prometheus"][estate]["data_dir"]) / "snapshots"
+        entry = next(e for e in report["hosts"][host]["entries"]
+                     if e["role"] == "monitoring_tsdb" and e["action"] == "snapshot")
+        assert entry["status"] in ("done", "unchanged"), entry
+        assert (on_disk / entry["after"]["name"]).is_dir() and entry["after"]["bytes"] > 0, entry
+        assert f"snapshot {entry['after']['name']}" in markdown
+
 
 def live_versions(lab_services):
     """What really answers, per estate: Kubernetes through the colour the Service selects, compose through nginx."""
