@@ -26,7 +26,7 @@ from ansible.module_utils.basic import missing_required_lib
 
 from .acme_order import AcmeAccount, AcmeError, new_private_key_pem
 from .certs import CertificateError, days_left, load_certificates, not_after_utc, utc_now
-from .compose_nginx import run_nginx
+from .compose_nginx import nginx_master_pid, proc_workers, run_nginx, wait_workers_replaced
 from .errors import MaintenanceError
 from .files import write_atomically
 from .k8s_conn import KUBERNETES_IMPORT_ERROR, api_client_from, check_request_timeout, k8s_client
@@ -197,6 +197,13 @@ def summary_of(cert: Any, now: datetime.datetime) -> dict[str, Any]:
             "days_left": days_left(expires, now)}
 
 
+def expiry_text(summary: dict[str, Any] | None) -> str:
+    """``2026-12-26T10:00:00Z (20 days)``: a certificate's expiry as the report shows it, old and new."""
+    if not summary:
+        return "none"
+    return f"{summary['not_after']} ({summary['days_left']} days)"
+
+
 def renewal_due(left: int | None, renew_before_days: int) -> tuple[bool, str]:
     """(due?, why): due when there is no certificate or its whole days left are under the threshold."""
     if left is None:
@@ -333,15 +340,22 @@ class FileTarget:
             put_file(self.cert_path, chain_pem, saved[1][2], 0o644)
         except OSError as exc:
             raise InstallError(msg=self.restored(saved, f"cannot write the new files: {exc.strerror or exc}")) from exc
-        executed.append(f"{binary} -t -c {conf}")
-        problem, _out = run_nginx(self.nginx_argv, conf, "-t")
+        # -T: the test of -t, and the configuration it read, which names the master's pid file.
+        executed.append(f"{binary} -T -c {conf}")
+        problem, dump = run_nginx(self.nginx_argv, conf, "-T")
         if problem:
             raise InstallError(msg=self.restored(saved, f"nginx -t rejects the configuration with the new "
                                                         f"certificate: {problem}", reloaded=False))
+        master = self.master_on_this_host(dump)
+        before = proc_workers(master) if master else None
         executed.append(f"{binary} -s reload -c {conf}")
         problem, _out = run_nginx(self.nginx_argv, conf, "-s", "reload")
         if problem:
             raise InstallError(msg=self.restored(saved, f"nginx reload failed: {problem}", reloaded=False))
+        if master and before:
+            # A connection can still reach an old worker until it has taken the reload: the new serial counts once
+            # every worker that accepts is a new one.
+            wait_workers_replaced(master, set(before), self.verify_timeout)
         proven, seen = wait_for_serial(lambda: served_serial(self.address, server_name), serial, self.verify_timeout)
         if not proven:
             executed.append(f"{binary} -s reload -c {conf}")
@@ -349,6 +363,13 @@ class FileTarget:
                    f"{self.verify_timeout}s ({seen})")
             raise InstallError(msg=self.restored(saved, why, reloaded=True))
         return f"nginx at {self.address} (SNI {server_name}) serves serial {serial}"
+
+    def master_on_this_host(self, dump: str) -> int | None:
+        """The nginx master's PID when nginx runs on this host; None for an nginx in a container (its pid file
+        and PIDs are the container's), where only the serial over TLS proves the reload."""
+        if self.nginx.get("command"):
+            return None
+        return nginx_master_pid(self.nginx_argv[0], dump)
 
     def restored(self, saved: list[tuple[str, bytes | None, os.stat_result | None]], why: str, *,
                  reloaded: bool | None = None) -> str:
@@ -571,7 +592,7 @@ class Renewal:
         self.diff["before"][name] = before
         self.diff["after"][name] = after
         return make_record(name, "renew", "done",
-                           f"renewed ({why}): {detail}; expires {after['not_after']}",
+                           f"renewed ({why}): expiry {expiry_text(before)} -> {expiry_text(after)}; {detail}",
                            before=facts, after={**after, "domains": domains, "target": target.where()},
                            seconds=time.monotonic() - started)
 

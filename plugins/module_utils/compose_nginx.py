@@ -91,6 +91,47 @@ def proc_workers(master: int) -> dict[int, bool] | None:
     return workers
 
 
+def nginx_build_option(binary: str, name: str) -> str | None:
+    """A ``--name=value`` of ``nginx -V`` (how this nginx was built), None when it does not say."""
+    try:
+        result = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=NGINX_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(rf"--{name}=(\S+)", result.stderr + result.stdout)
+    return match.group(1) if match else None
+
+
+def nginx_master_pid(binary: str, dump: str) -> int | None:
+    """PID of the running nginx master, from the pid file its configuration (``nginx -T``) names; None when unknown."""
+    match = re.search(r"^\s*pid\s+\"?([^\s;\"]+)\"?\s*;", dump, re.MULTILINE)
+    pid_file = match.group(1) if match else nginx_build_option(binary, "pid-path") or "logs/nginx.pid"
+    if not os.path.isabs(pid_file):
+        pid_file = os.path.join(nginx_build_option(binary, "prefix") or "/usr/local/nginx", pid_file)
+    try:
+        with open(pid_file, encoding="utf-8") as stream:
+            text = stream.read().strip()
+    except (OSError, UnicodeDecodeError):
+        # Not knowing the master only means the caller waits for the front instead of watching the workers.
+        return None
+    if not text.isdigit():
+        return None
+    pid = int(text)
+    return pid if pid_alive(pid) else None
+
+
+def wait_workers_replaced(master: int, before: set[int], timeout: float) -> bool:
+    """True once the master runs new workers and every old one drains (accepts no new request) or is gone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        workers = proc_workers(master) or {}
+        accepting = {pid for pid, draining in workers.items() if not draining}
+        if accepting and not accepting & before:
+            return True
+        if time.monotonic() > deadline or not pid_alive(master):
+            return False
+        time.sleep(0.01)
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -196,43 +237,10 @@ class NginxFront:
         return run_nginx(self.binary, self.conf, *args)
 
     def master(self, dump: str) -> int | None:
-        """PID of the running nginx master, from the pid file its configuration names; None when unknown."""
-        match = re.search(r"^\s*pid\s+\"?([^\s;\"]+)\"?\s*;", dump, re.MULTILINE)
-        pid_file = match.group(1) if match else self.build_option("pid-path") or "logs/nginx.pid"
-        if not os.path.isabs(pid_file):
-            pid_file = os.path.join(self.build_option("prefix") or "/usr/local/nginx", pid_file)
-        try:
-            with open(pid_file, encoding="utf-8") as stream:
-                text = stream.read().strip()
-        except (OSError, UnicodeDecodeError):
-            # The switch is under way (the new file is in place): not knowing the master only
-            # means waiting for the front instead of watching the workers.
-            return None
-        if not text.isdigit():
-            return None
-        pid = int(text)
-        return pid if pid_alive(pid) else None
-
-    def build_option(self, name: str) -> str | None:
-        try:
-            result = subprocess.run([self.binary, "-V"], capture_output=True, text=True,
-                                    timeout=NGINX_TIMEOUT, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        match = re.search(rf"--{name}=(\S+)", result.stderr + result.stdout)
-        return match.group(1) if match else None
+        return nginx_master_pid(self.binary, dump)
 
     def wait_new_workers(self, master: int, before: set[int]) -> bool:
-        """True once the master runs new workers and every old one drains (accepts no new request) or is gone."""
-        deadline = time.monotonic() + self.switch_timeout
-        while True:
-            workers = proc_workers(master) or {}
-            accepting = {pid for pid, draining in workers.items() if not draining}
-            if accepting and not accepting & before:
-                return True
-            if time.monotonic() > deadline or not pid_alive(master):
-                return False
-            time.sleep(0.01)
+        return wait_workers_replaced(master, before, self.switch_timeout)
 
     def wait_front_answers(self, deadline: float) -> bool:
         while True:

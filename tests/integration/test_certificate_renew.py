@@ -74,6 +74,9 @@ def test_due_certificate_is_renewed_and_served_then_second_run_is_unchanged(acme
     assert new_serial != old_serial
     assert new_serial == record["after"]["serial"] and record["before"]["serial"] == old_serial
     assert record["before"]["days_left"] < 30 <= record["after"]["days_left"]
+    # The report's line: the old expiry and the new one.
+    assert (f"expiry {record['before']['not_after']} ({record['before']['days_left']} days) -> "
+            f"{record['after']['not_after']} ({record['after']['days_left']} days)") in record["detail"]
     # Issued by pebble's CA, for the name of the old certificate, and the key on disk is the served one's.
     assert "Pebble" in served.issuer.rfc4514_string()
     assert served.public_key().public_numbers() == load_key(nginx.key_path).public_key().public_numbers()

@@ -210,7 +210,7 @@ def test_install_restores_the_old_files_when_nginx_test_fails(tmp_path, monkeypa
 
     def fake_nginx(binary, conf, *args):
         calls.append(args)
-        return ("`nginx -t` exited with 1: [emerg] unknown directive", "") if args == ("-t",) else (None, "")
+        return ("`nginx -t` exited with 1: [emerg] unknown directive", "") if args == ("-T",) else (None, "")
 
     monkeypatch.setattr(cert_renew, "run_nginx", fake_nginx)
     params = base_params(tmp_path)
@@ -218,7 +218,7 @@ def test_install_restores_the_old_files_when_nginx_test_fails(tmp_path, monkeypa
     with pytest.raises(InstallError) as caught:
         target.install(b"new chain", b"new key", "abc", ["web.example"], [])
     assert "nginx -t rejects" in caught.value.msg and "not reloaded" in caught.value.msg
-    assert calls == [("-t",)]
+    assert calls == [("-T",)]
     assert (tmp_path / "web.crt").read_bytes() == cert and (tmp_path / "web.key").read_bytes() == key
 
 
@@ -285,7 +285,7 @@ def test_an_nginx_in_a_container_is_tested_and_reloaded_through_its_command(tmp_
 
     def fake_nginx(argv, conf, *args):
         calls.append((list(argv), conf, args))
-        return ("`nginx -t` exited with 1: [emerg] bad", "") if args == ("-t",) else (None, "")
+        return ("`nginx -t` exited with 1: [emerg] bad", "") if args == ("-T",) else (None, "")
 
     monkeypatch.setattr(cert_renew, "run_nginx", fake_nginx)
     params = base_params(tmp_path)
@@ -297,5 +297,13 @@ def test_an_nginx_in_a_container_is_tested_and_reloaded_through_its_command(tmp_
     executed = []
     with pytest.raises(InstallError):
         target.install(b"new chain", b"new key", "abc", ["web.example"], executed)
-    assert calls == [(["docker", "exec", "vitalstream-nginx-1", "nginx"], "/etc/nginx/nginx.conf", ("-t",))]
-    assert executed == ["docker exec vitalstream-nginx-1 nginx -t -c /etc/nginx/nginx.conf"]
+    assert calls == [(["docker", "exec", "vitalstream-nginx-1", "nginx"], "/etc/nginx/nginx.conf", ("-T",))]
+    assert executed == ["docker exec vitalstream-nginx-1 nginx -T -c /etc/nginx/nginx.conf"]
+
+
+@pytest.mark.parametrize(("summary", "text"), [
+    ({"not_after": "2026-12-26T10:00:00Z", "days_left": 20}, "2026-12-26T10:00:00Z (20 days)"),
+    (None, "none"),
+])
+def test_expiry_text_says_when_and_how_many_days(summary, text):
+    assert cert_renew.expiry_text(summary) == text
