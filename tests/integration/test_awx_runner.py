@@ -120,7 +120,11 @@ def _mounts(lab: dict, job_root: Path) -> list[str]:
     kube_dir = str(Path(lab["k8s"]["kubeconfig"]).parent)
     socket = lab["compose"]["docker_host"].removeprefix("unix://")
     # The private data dir at its own path too: the lab's logrotate configs name their logs by absolute path.
-    return [f"{kube_dir}:{kube_dir}:ro", f"{socket}:{socket}", f"{job_root}:{job_root}"]
+    # Each estate's Prometheus data directory: the weekly snapshot is measured and its retention applied there
+    # (in production the monitoring role delegates to the Prometheus host instead).
+    data_dirs = [server["data_dir"] for server in lab.get("prometheus", {}).values()]
+    return ([f"{kube_dir}:{kube_dir}:ro", f"{socket}:{socket}", f"{job_root}:{job_root}"]
+            + [f"{path}:{path}" for path in data_dirs])
 
 
 def _run(awx_lab: dict, estate: str, verbosity: int, job_id: int) -> dict:
