@@ -123,7 +123,9 @@ def _mounts(lab: dict, job_root: Path) -> list[str]:
     # Each estate's Prometheus data directory: the weekly snapshot is measured and its retention applied there
     # (in production the monitoring role delegates to the Prometheus host instead).
     data_dirs = [server["data_dir"] for server in lab.get("prometheus", {}).values()]
-    return ([f"{kube_dir}:{kube_dir}:ro", f"{socket}:{socket}", f"{job_root}:{job_root}"]
+    # VitalStream's TLS front: the daily health check reads its certificate file (on the host, in production).
+    tls_dir = str(Path(lab["tls"]["tls_nginx_cert_path"]).parent)
+    return ([f"{kube_dir}:{kube_dir}:ro", f"{socket}:{socket}", f"{job_root}:{job_root}", f"{tls_dir}:{tls_dir}:ro"]
             + [f"{path}:{path}" for path in data_dirs])
 
 
