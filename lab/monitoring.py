@@ -4,6 +4,7 @@ certificate and the ACME webroot) with an ACME server (pebble) that can renew it
 lab_services fixture start them."""
 from __future__ import annotations
 
+import json
 import shutil
 import urllib.request
 from pathlib import Path
@@ -21,8 +22,6 @@ _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 def rule_groups(server: PrometheusServer) -> set[str]:
     with _DIRECT.open(f"{server.url}/api/v1/rules", timeout=5) as answer:
-        import json  # noqa: PLC0415
-
         return {group["name"] for group in json.load(answer)["data"]["groups"]}
 
 
