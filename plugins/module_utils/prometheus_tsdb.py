@@ -440,8 +440,8 @@ def snapshot(client: Any, data_dir: Path, params: dict[str, Any], *, check_mode:
         summary = snapshot_summary(reused)
         after = {key: summary[key] for key in ("name", "path", "bytes", "unshared_bytes", "blocks")}
         record = make_record(f"snapshot {reused.name}", "snapshot", "unchanged",
-                             f"snapshot {reused.name} was taken within reuse_within ({params['reuse_within']}): no new "
-                             f"one; {after['blocks']} block(s), {human_bytes(after['bytes'])}", after=after)
+                             f"taken within reuse_within ({params['reuse_within']}), no new one: "
+                             f"{after['blocks']} block(s), {human_bytes(after['bytes'])}", after=after)
         result = {"changed": False, "msg": record["detail"], "records": [record], "executed": [], "snapshot": after}
         if params.get("keep_snapshots"):
             result = _merge(result, retention(data_dir, params["keep_snapshots"], check_mode=check_mode,
@@ -473,7 +473,7 @@ def snapshot(client: Any, data_dir: Path, params: dict[str, Any], *, check_mode:
     summary = snapshot_summary(classify_entry(path))
     after = {key: summary[key] for key in ("name", "path", "bytes", "unshared_bytes", "blocks")}
     record = make_record(f"snapshot {name}", "snapshot", "done",
-                         f"snapshot {name}: {after['blocks']} block(s), {human_bytes(after['bytes'])} "
+                         f"taken: {after['blocks']} block(s), {human_bytes(after['bytes'])} "
                          f"({human_bytes(after['unshared_bytes'])} not shared with the data directory's blocks)",
                          after={**after, "skip_head": skip_head}, seconds=time.monotonic() - started)
     result = {"changed": True, "msg": record["detail"], "records": [record], "executed": [request], "snapshot": after}

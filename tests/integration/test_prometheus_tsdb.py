@@ -163,3 +163,13 @@ def test_bad_data_dir_is_named_before_any_call(prometheus_server, capsys, tmp_pa
     assert on_disk(prometheus_server) == []
     result = run_module(prometheus_server, capsys, operation="retention", keep_snapshots=0)
     assert result["failed"] and "keep_snapshots must be at least 1, got 0" in result["msg"]
+
+
+def test_a_rerun_within_reuse_within_takes_no_second_snapshot(scraped, capsys):
+    first = run_module(scraped, capsys, operation="snapshot", reuse_within="1h", keep_snapshots=4)
+    assert first["changed"] and first["records"][0]["status"] == "done"
+    again = run_module(scraped, capsys, operation="snapshot", reuse_within="1h", keep_snapshots=4)
+    assert not again["changed"], again
+    assert again["snapshot"]["name"] == first["snapshot"]["name"]
+    assert again["records"][0]["status"] == "unchanged" and "reuse_within (1h)" in again["records"][0]["detail"]
+    assert on_disk(scraped) == [first["snapshot"]["name"]]
