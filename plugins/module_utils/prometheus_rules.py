@@ -121,11 +121,14 @@ def read_pid(pid_file: str) -> int:
 
 
 def wanted_contents(files: list[dict[str, Any]]) -> dict[str, bytes]:
-    """name -> the bytes to deploy (``src`` read on the managed node, ``content`` as UTF-8)."""
+    """name -> the bytes to deploy (``src`` read on the managed node, ``content`` as UTF-8 ending in a newline)."""
     wanted: dict[str, bytes] = {}
     for entry in files:
         if entry.get("content") is not None:
-            wanted[entry["name"]] = str(entry["content"]).encode("utf-8")
+            text = str(entry["content"])
+            # Ansible's file lookup strips the final newline: without it, the same rules read back from a file
+            # would differ by one byte and be rewritten (and Prometheus reloaded) on every run.
+            wanted[entry["name"]] = (text if text.endswith("\n") or not text else text + "\n").encode("utf-8")
             continue
         try:
             with open(entry["src"], "rb") as handle:
@@ -199,6 +202,8 @@ def short_diff(before: bytes | None, after: bytes, limit: int = 6) -> str:
     lines = [line for line in difflib.unified_diff(before.decode("utf-8", "replace").splitlines(),
                                                    after.decode("utf-8", "replace").splitlines(), lineterm="", n=0)
              if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    if not lines:
+        return "only the line endings or the final newline differ"
     shown = "; ".join(line.strip() for line in lines[:limit])
     return f"{len(lines)} line(s) differ: {shown}" + (" ..." if len(lines) > limit else "")
 

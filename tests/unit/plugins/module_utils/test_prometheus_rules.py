@@ -18,6 +18,7 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.prometheus_r
     rule_names,
     short_diff,
     validate,
+    wanted_contents,
 )
 from ansible_collections.streamops.maintenance.plugins.modules.prometheus_rules import argument_spec
 
@@ -152,6 +153,17 @@ def test_alerts_record_counts_firing_as_information():
 @pytest.mark.parametrize("before, after, expected", [
     (None, b"a\n", "new file"),
     (b"a\nb\n", b"a\nc\n", "2 line(s) differ: -b; +c"),
+    (b"a\nb", b"a\nb\n", "only the line endings or the final newline differ"),
 ])
 def test_short_diff(before, after, expected):
     assert short_diff(before, after) == expected
+
+
+@pytest.mark.parametrize(("content", "written"), [
+    # What the file lookup gives: the file without its final newline.
+    ("groups: []", b"groups: []\n"),
+    ("groups: []\n", b"groups: []\n"),
+    ("", b""),
+])
+def test_content_is_written_ending_in_one_newline_as_a_file_would(content, written):
+    assert wanted_contents([{"name": "a.yml", "content": content}]) == {"a.yml": written}
