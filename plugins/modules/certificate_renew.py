@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: certificate_renew
 short_description: Renew TLS certificates through ACME when they near expiry and install them without a gap
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - "The guides' C(certbot renew) then C(docker-compose restart nginx) (VitalStream) and C(certbot renew --nginx) plus
     replacing the C(stream-systems-tls) Secret (Stream Systems), done safely: only a certificate whose whole days left

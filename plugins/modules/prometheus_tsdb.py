@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: prometheus_tsdb
 short_description: Prometheus TSDB maintenance - block report, snapshots through the admin API, snapshot retention
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - "V(report): the blocks of O(data_dir) (ULID, min and max time, duration, samples, chunks, series, bytes),
     the head's WAL and C(chunks_head) bytes, the snapshots under C(snapshots/) with their sizes, and totals.
