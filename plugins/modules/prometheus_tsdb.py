@@ -74,7 +74,7 @@ options:
   reuse_within:
     description:
       - For V(snapshot), a duration (V(6d), V(12h), V(90m)); when a snapshot younger than this (by the time in its
-        name) is already there, no new one is taken and that one is reported V(unchanged) (retention still runs).
+        name) is already there, no new one is taken and that one is reported V(ok) with its size (retention still runs).
         A rerun of the week's job after a later step failed then takes no second snapshot.
       - Default is a new snapshot on every run.
     type: str

@@ -63,10 +63,19 @@ def redis_client(lab_services: dict, db: int = 0) -> redis.Redis:
 
 
 def redis_state(lab_services: dict) -> dict:
+    """Per estate its maxmemory, and the server's keys: the lab's session keys expire (TTL 30 min) while tests run,
+    so a key count alone changes by itself; keys left plus keys expired by TTL does not, unless a command deleted
+    one (the lab's Redis is the lab's alone)."""
     state = {}
+    client = None
     for estate, facts in lab_services["redis"]["estates"].items():
         client = redis_client(lab_services, facts["db"])
-        state[estate] = {"dbsize": client.dbsize(), "config_maxmemory": client.config_get("maxmemory")}
+        state[estate] = {"config_maxmemory": client.config_get("maxmemory")}
+    if client is not None:
+        info = client.info()  # one INFO: keyspace and stats of the same instant
+        keys = sum(value["keys"] for name, value in info.items() if name.startswith("db") and isinstance(value, dict))
+        state["keys_plus_expired"] = keys + info["expired_keys"]
+        state["evicted_keys"] = info["evicted_keys"]
     return state
 
 

@@ -133,9 +133,10 @@ def test_weekly_changes_what_it_reports_and_the_report_has_real_figures(tmp_path
         on_disk = Path(lab_services["prometheus"][estate]["data_dir"]) / "snapshots"
         entry = next(e for e in report["hosts"][host]["entries"]
                      if e["role"] == "monitoring_tsdb" and e["action"] == "snapshot")
-        assert entry["status"] in ("done", "unchanged"), entry
+        # done, or ok when a snapshot of the last 6 days (reuse_within) was there already (the molecule scenario's).
+        assert entry["status"] in ("done", "ok"), entry
         assert (on_disk / entry["after"]["name"]).is_dir() and entry["after"]["bytes"] > 0, entry
-        assert f"snapshot {entry['after']['name']}" in markdown
+        assert f"snapshot {entry['after']['name']}: " in markdown
 
 
 def live_versions(lab_services):

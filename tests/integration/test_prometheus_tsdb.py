@@ -171,5 +171,5 @@ def test_a_rerun_within_reuse_within_takes_no_second_snapshot(scraped, capsys):
     again = run_module(scraped, capsys, operation="snapshot", reuse_within="1h", keep_snapshots=4)
     assert not again["changed"], again
     assert again["snapshot"]["name"] == first["snapshot"]["name"]
-    assert again["records"][0]["status"] == "unchanged" and "reuse_within (1h)" in again["records"][0]["detail"]
+    assert again["records"][0]["status"] == "ok" and "reuse_within (1h)" in again["records"][0]["detail"]
     assert on_disk(scraped) == [first["snapshot"]["name"]]
