@@ -121,7 +121,9 @@ def module_args(k8s_cluster, estate, **args):
             "kubernetes": {"kubeconfig": k8s_cluster.kubeconfig, "namespace": estate["namespace"],
                            "port_name": "http"},
             "smoke_checks": [{"path": "/version", "contains": args.get("version") or "v"}],
-            "ready_timeout": 60, **args}
+            # Generous: a healthy rollout takes seconds, but on 2 cores under the full suite the old pod's
+            # termination and the new pod's start were once seen to take over 60 s (0 updated after 60 s).
+            "ready_timeout": 180, **args}
 
 
 def run(k8s_cluster, estate, capsys, **args):
