@@ -1,11 +1,44 @@
 #!/usr/bin/env bash
-# Every test in one pytest run: unit, static gates (ansible-test sanity,
-# ansible-lint, changelog lint, ansible-doc), molecule scenarios, and integration
-# tests against real services the harness starts and always stops. One exit
-# status (pytest's 5, "no tests ran", fails too), and pytest's summary line last.
+# Every test: unit, static gates (ansible-test sanity, ansible-lint, changelog lint, ansible-doc),
+# molecule scenarios, and integration tests against real services the harness starts and always stops.
+#
+# With no arguments (make test) the suite runs as two pytest processes side by side, because on two
+# cores it is mostly waiting: the services lane (molecule, integration) waits on Kubernetes rollouts,
+# containers and playbook runs, while the static lane (unit tests, sanity, lint, ansible-doc) only
+# computes and needs no service. The static lane's output goes to build/test-logs/static.log and is
+# printed after the services lane ends; the exit status is non-zero when either lane fails (pytest's 5,
+# "no tests ran", fails too). With arguments, one pytest process runs exactly what they name.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 export ANSIBLE_COLLECTIONS_PATH="$PWD/build/collections"
 export AWS_EC2_METADATA_DISABLED=true
-exec .venv/bin/pytest "$@"
+
+if [[ $# -gt 0 ]]; then
+    exec .venv/bin/pytest "$@"
+fi
+
+mkdir -p build/test-logs
+static_log=build/test-logs/static.log
+started=$SECONDS
+.venv/bin/pytest -p no:cacheprovider --durations=15 tests/unit tests/static >"$static_log" 2>&1 &
+static_pid=$!
+# An interrupted run must not leave the static lane running behind it.
+trap 'kill "$static_pid" 2>/dev/null || true' EXIT
+
+set +e
+.venv/bin/pytest --durations=30 tests/molecule tests/integration
+services_rc=$?
+wait "$static_pid"
+static_rc=$?
+set -e
+trap - EXIT
+
+echo
+echo "================ static lane (unit tests, static gates): $static_log ================"
+cat "$static_log"
+echo
+echo "make test: services lane exit $services_rc, static lane exit $static_rc, $(( (SECONDS - started) / 60 )) min"
+if [[ $services_rc -ne 0 || $static_rc -ne 0 ]]; then
+    exit 1
+fi
