@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from .errors import MaintenanceError
+from .records import human_bytes
 
 ISSUE_STATUSES = ("failed", "breach", "unknown", "skipped")
 # Records of these actions judge something; the others change something (for the plan of a real run).
@@ -32,7 +33,11 @@ CHECK_ACTIONS = frozenset(("tcp", "http", "disk", "memory", "pods", "compose", "
                            "binding", "rules", "network_policy", "unused", "secret_age", "container_security",
                            "log_pattern", "dependency_audit", "retention", "audit_summary", "audit_continuity",
                            # Prometheus' health (issue 17): they only read
-                           "healthy", "ready", "reload_status", "expected_group", "alerts", "api"))
+                           "healthy", "ready", "reload_status", "expected_group", "alerts", "api",
+                           # PostgreSQL's performance review (issue 18): it only reads
+                           "slow_statement", "relation_size"))
+# Records of the performance review: a host's report shows them as tables, not one Validation line each.
+PERFORMANCE_ACTIONS = frozenset(("slow_statement", "relation_size"))
 # The read-only reviews, each its own section of a host's report: every finding with what to do about it.
 REVIEW_SECTIONS = {"access_review": "Access Review", "security_scan": "Security Scan",
                    "compliance_review": "Compliance Review"}
@@ -313,7 +318,9 @@ def host_section(log: HostLog, *, outcome: str = COMPLETED, outcome_reason: str 
         "actual_changes": [e for e in entries if e["status"] == "done"] + [
             {"name": task, "status": "done", "detail": ""} for task in log.changes],
         "issues": issues,
-        "validation": [f"{e['name']}: {e['detail']}" for e in entries if e["status"] == "ok"],
+        "validation": [f"{e['name']}: {e['detail']}" for e in entries
+                       if e["status"] == "ok" and e["action"] not in PERFORMANCE_ACTIONS],
+        "performance": [e for e in entries if e["action"] in PERFORMANCE_ACTIONS],
         "unchanged": sum(1 for e in entries if e["status"] == "unchanged"),
         "reviews": review_sections(entries),
         "failed": bool(log.failures),
@@ -522,6 +529,44 @@ def _planned_line(entry: Mapping[str, Any]) -> str:
     return name if name.startswith(action) else f"{action} {name}"
 
 
+def _cell(value: Any) -> str:
+    """Text for a Markdown table cell: one line, ``|`` escaped."""
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def _number(value: Any) -> str:
+    return "?" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def performance_lines(entries: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The ``Performance review`` of a host: slowest statements and largest relations as Markdown tables."""
+    entries = list(entries)
+    if not entries:
+        return []
+    lines = ["### Performance review", ""]
+    statements = [e for e in entries if e["action"] == "slow_statement" and e["status"] == "ok"]
+    relations = [e for e in entries if e["action"] == "relation_size" and e["status"] == "ok"]
+    if statements:
+        lines += ["| mean ms | calls | total ms | statement |", "|---:|---:|---:|---|"]
+        for entry in statements:
+            after = entry.get("after") or {}
+            lines.append(f"| {_number(after.get('mean_ms'))} | {_number(after.get('calls'))} | "
+                         f"{_number(after.get('total_ms'))} | {_cell(after.get('query', ''))} |")
+        lines.append("")
+    if relations:
+        lines += ["| relation | bytes |", "|---|---:|"]
+        for entry in relations:
+            after = entry.get("after") or {}
+            size = after.get("total_bytes", after.get("bytes"))
+            lines.append(f"| {_cell(entry['name'])} | {human_bytes(size)} |")
+        lines.append("")
+    # What kept the review from deciding (pg_stat_statements missing), with what to do.
+    lines += [f"- {finding_line(e)}" for e in entries if e["status"] not in ("ok",)]
+    if lines[-1] != "":
+        lines.append("")
+    return lines
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     lines = [
         f"# Maintenance report {report['maintenance_id']}",
@@ -571,4 +616,5 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                       f"{len(review['findings'])} finding(s), {review['passed']} check(s) passed", ""]
             lines += [f"- {item}" for item in review["findings"]] or ["- no findings"]
             lines.append("")
+        lines += performance_lines(data.get("performance") or [])
     return "\n".join(lines).rstrip() + "\n"

@@ -58,25 +58,32 @@ def replication(conn: Any) -> dict[str, Any]:
     return {"role": "primary", "clients": _rows(conn, REPLICATION_SQL)}
 
 
-def top_statements(conn: Any, *, limit: int, server_version: int, width: int = 200) -> dict[str, Any]:
-    """Top statements by mean time from pg_stat_statements, or why there are none."""
+def top_statements(conn: Any, *, limit: int, server_version: int, width: int = 200,
+                   this_database_only: bool = False) -> dict[str, Any]:
+    """Top statements by mean time from pg_stat_statements, or why there are none (``installed`` says which why).
+
+    The view holds every database's statements; ``this_database_only`` keeps the connected database's.
+    """
     installed = conn.execute(
         "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
         "WHERE e.extname = 'pg_stat_statements'").fetchone()
     if installed is None:
-        return {"available": False, "reason": "the pg_stat_statements extension is not installed in this "
-                                              "database (CREATE EXTENSION pg_stat_statements)", "statements": []}
+        return {"available": False, "installed": False,
+                "reason": "the pg_stat_statements extension is not installed in this "
+                          "database (CREATE EXTENSION pg_stat_statements)", "statements": []}
     mean, total = ("mean_exec_time", "total_exec_time") if server_version >= 130000 else ("mean_time", "total_time")
+    where = (sql.SQL("WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ")
+             if this_database_only else sql.SQL(""))
     query = sql.SQL("SELECT queryid, calls, round({mean}::numeric, 3)::float AS mean_ms, "
                     "round({total}::numeric, 3)::float AS total_ms, rows, left(query, %s) AS query "
-                    "FROM {view} ORDER BY {mean} DESC LIMIT %s").format(
+                    "FROM {view} {where}ORDER BY {mean} DESC LIMIT %s").format(
         mean=sql.Identifier(mean), total=sql.Identifier(total),
-        view=sql.Identifier(installed[0], "pg_stat_statements"))
+        view=sql.Identifier(installed[0], "pg_stat_statements"), where=where)
     try:
-        return {"available": True, "statements": _rows(conn, query, (width, limit))}
+        return {"available": True, "installed": True, "statements": _rows(conn, query, (width, limit))}
     except psycopg.Error as exc:
         # Installed but not in shared_preload_libraries, or no privilege.
-        return {"available": False, "reason": first_line(exc), "statements": []}
+        return {"available": False, "installed": True, "reason": first_line(exc), "statements": []}
 
 
 # --------------------------------------------------------------------------- sequences

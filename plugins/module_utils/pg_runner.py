@@ -21,6 +21,7 @@ from .pg import (
     split_table_name,
     sql,
 )
+from .pg_indexes import IndexOutcome, indexes_result, parse_index_specs, plan_builds, plan_indexes, run_builds, to_build
 from .pg_maintenance import (
     DISRUPTIVE,
     ROUTINE,
@@ -35,6 +36,7 @@ from .pg_maintenance import (
     run_routine,
     select_tables,
 )
+from .pg_performance import performance_review
 from .pg_stats import read_server, read_tables
 from .records import human_bytes, is_changed, make_record
 from .window import guard_from_params
@@ -66,6 +68,11 @@ def validate(params: dict[str, Any]) -> None:
     for key in ("schemas", "exclude_schemas"):
         for schema in params.get(key) or []:
             check_identifier(schema, f"schema in {key}")
+    for name in ("top_statements", "top_relations"):
+        if params.get(name) is not None and params[name] < 0:
+            raise PgError(msg=f"{name} must not be negative, got {params[name]}")
+    if params["operation"] == "create_indexes":
+        parse_index_specs(params.get("indexes"))
     if params["operation"] in DISRUPTIVE and not params.get("windows") and not params.get("emergency"):
         raise PgError(msg=f"operation {params['operation']} is disruptive: give the maintenance 'windows' "
                           "(and optionally 'window'), or an 'emergency' approval")
@@ -81,8 +88,11 @@ def run_pg_maintenance(params: dict[str, Any], *, check_mode: bool, diff_mode: b
     if params.get("settings"):
         params["settings"] = {name.lower(): value for name, value in params["settings"].items()}
     operation = params["operation"]
-    # Only the disruptive operations read a window (and need python-dateutil for rrule windows).
-    guard = guard_from_params(params) if operation in DISRUPTIVE else None
+    # Only the disruptive operations read a window (and need python-dateutil for rrule windows); create_indexes
+    # reads one when it is given (CONCURRENTLY blocks no writes, but it is maintenance load).
+    consults_window = operation in DISRUPTIVE or (
+        operation == "create_indexes" and bool(params.get("windows") or params.get("emergency")))
+    guard = guard_from_params(params) if consults_window else None
     kwargs = conninfo_from_params(params)
     settings = RunSettings(lock_timeout_ms=params["lock_timeout"], statement_timeout_ms=params["statement_timeout"],
                            jobs=params["jobs"], initial_throughput=params["initial_throughput_mb_s"] * 1048576,
@@ -93,6 +103,10 @@ def run_pg_maintenance(params: dict[str, Any], *, check_mode: bool, diff_mode: b
         version = server_version_num(conn)
         if operation == "report":
             return _report(conn, params, version)
+        if operation == "performance_review":
+            return performance_review(conn, params, version)
+        if operation == "create_indexes":
+            return _create_indexes(conn, params, settings, guard, check_mode=check_mode, diff_mode=diff_mode)
         if operation == "settings":
             return {"warnings_detail": [], **_settings(conn, params, check_mode=check_mode, diff_mode=diff_mode)}
         # Routine work on named tables without a bloat threshold needs no bloat estimate.
@@ -105,6 +119,23 @@ def run_pg_maintenance(params: dict[str, Any], *, check_mode: bool, diff_mode: b
                                 diff_mode=diff_mode)
     finally:
         conn.close()
+
+
+def _create_indexes(conn: Any, params: dict[str, Any], settings: RunSettings, guard: Any, *, check_mode: bool,
+                    diff_mode: bool) -> dict[str, Any]:
+    """Compare every wanted index with the catalog first (bad input fails here), then build what is missing."""
+    outcome = IndexOutcome()
+    plan_indexes(conn, parse_index_specs(params["indexes"]), outcome)
+    if check_mode:
+        if guard is not None:
+            outcome.window = guard.status().decision()
+        plan_builds(outcome, settings=settings, guard=guard)
+    else:
+        if guard is not None and to_build(outcome):
+            # Outside the window (no approval) nothing is built; a run with nothing to build passes anywhere.
+            outcome.window = guard.require(refusal="refusing to build indexes").decision()
+        run_builds(conn, outcome, settings=settings, guard=guard)
+    return indexes_result(outcome, check_mode=check_mode, diff_mode=diff_mode)
 
 
 def _selection(params: dict[str, Any], tables: dict, operation: str):

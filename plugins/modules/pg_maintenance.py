@@ -23,8 +23,13 @@ description:
     over the throughput measured so far in this run) exceeds the time left in the window.
   - Check mode returns the real plan (tables, sizes, lock, estimated duration, what is left out and
     why) and touches nothing.
-  - Every operation returns RV(records), one per thing looked at (a table, a sequence, a setting, the
-    server and the database for V(report)), in the collection's one result shape.
+  - O(operation=create_indexes) builds the O(indexes) that are missing with C(CREATE INDEX CONCURRENTLY),
+    compares the ones that exist with what is wanted (as PostgreSQL prints both), rebuilds the invalid leftover
+    of a failed build, and refuses an index of the same name with another definition.
+  - O(operation=performance_review) reads the slowest statements (pg_stat_statements) and the largest tables
+    and indexes; it changes nothing.
+  - Every operation returns RV(records), one per thing looked at (a table, a sequence, a setting, an index, a
+    statement, the server and the database for V(report)), in the collection's one result shape.
 requirements:
   - python-dateutil (on the target, only for rrule O(windows); needed only by O(operation=vacuum_full) and
     O(operation=reindex), which evaluate a window; a missing library fails the task when a rule is parsed)
@@ -40,6 +45,7 @@ attributes:
     details:
       - Every changing operation returns a diff. Table operations give per table C(dead_tuples) and
         C(total_bytes) before and after (in check mode, after is the plan, C(estimated_seconds) and C(lock)).
+      - O(operation=create_indexes) gives each built (or planned) index's definition before and after.
       - O(operation=settings) gives the values before and after, O(operation=reset_sequences) each moved
         sequence's C(last_value) before and after. O(operation=report) changes nothing and gives none.
   idempotent:
@@ -56,9 +62,16 @@ options:
       - V(reset_sequences) moves each owned sequence forward to the maximum of its column where it is
         behind (the guides' C(setval(..., MAX(id)))); never backwards.
       - V(settings) writes O(settings) with ALTER SYSTEM, reloads, and says which need a restart.
+      - V(create_indexes) builds O(indexes) with C(CREATE INDEX CONCURRENTLY), one at a time (lock SHARE UPDATE
+        EXCLUSIVE, so reads and writes go on). With O(windows) or O(emergency) it runs only inside the window and
+        starts an index only when its estimate (table size over the throughput measured so far) fits the time
+        left; without them it runs at once.
+      - V(performance_review) lists the O(top_statements) slowest statements of this database by mean time
+        (pg_stat_statements) and its O(top_relations) largest tables and indexes; read-only.
     type: str
     required: true
-    choices: [report, analyze, vacuum, vacuum_analyze, vacuum_full, reindex, reset_sequences, settings]
+    choices: [report, analyze, vacuum, vacuum_analyze, vacuum_full, reindex, reset_sequences, settings,
+              create_indexes, performance_review]
   tables:
     description:
       - Tables to work on, V(table) (schema C(public)) or V(schema.table); plain identifiers only,
@@ -115,7 +128,12 @@ options:
     type: bool
     default: true
   lock_timeout:
-    description: Longest wait for a table's lock, in milliseconds, before the table is skipped.
+    description:
+      - Longest wait for a table's lock, in milliseconds, before the table is skipped.
+      - For V(create_indexes) also the longest wait for the transactions older than the build (C(CREATE INDEX
+        CONCURRENTLY) waits for them). A build it stops has left an INVALID index; it is dropped in the same run
+        and the index is V(skipped). When the drop cannot get its lock either, the record is V(failed) and says so;
+        the next run drops the leftover and builds the index.
     type: int
     default: 5000
   statement_timeout:
@@ -133,9 +151,55 @@ options:
     type: float
     default: 300
   top_statements:
-    description: V(report) lists this many statements from pg_stat_statements, slowest mean first.
+    description:
+      - V(report) and V(performance_review) list this many statements from pg_stat_statements, slowest mean
+        first (V(0) for none). V(performance_review) lists only this database's statements.
     type: int
     default: 10
+  top_relations:
+    description: V(performance_review) lists this many of the largest tables (total size) and as many of the largest indexes.
+    type: int
+    default: 10
+  indexes:
+    description:
+      - For V(create_indexes), the indexes that must exist, built in this order.
+      - C(expression) and C(where) are SQL the operator writes, put into the statement as written. Before
+        anything is built each index is created on an empty temporary copy of its table in a transaction that
+        is rolled back, so SQL that does not parse, names a missing column or a function that is not
+        IMMUTABLE fails the task naming it, and PostgreSQL prints the definition the comparison uses. The
+        statement is sent alone (extended protocol), so a second statement after a C(;) is refused.
+      - Needs the TEMP privilege on the database (granted to PUBLIC by default) and ownership of the table.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: The index name, a plain identifier (folded to lower case); the index lives in the table's schema.
+        type: str
+        required: true
+      table:
+        description: V(table) (schema C(public)) or V(schema.table), plain identifiers.
+        type: str
+        required: true
+      columns:
+        description: Key columns (plain identifiers), in order. Exactly one of O(indexes[].columns) and O(indexes[].expression).
+        type: list
+        elements: str
+      expression:
+        description:
+          - SQL of the key list, as written between the parentheses of C(CREATE INDEX ... ON table (...\)),
+            for example V(lower(instrument\), created_at DESC) or V("timestamp" DESC).
+        type: str
+      unique:
+        description: A unique index.
+        type: bool
+        default: false
+      where:
+        description: SQL predicate of a partial index, for example V(status = 'open').
+        type: str
+      method:
+        description: Index access method (V(btree), V(hash), V(gin), V(gist), V(brin) ...), checked against the server's.
+        type: str
+        default: btree
   max_connections_percent:
     description:
       - For V(report), the share of C(max_connections) (0 to 100) the sessions may use; above it the
@@ -152,6 +216,8 @@ notes:
     tables, and are reported as unknown rather than guessed when the statistics cannot be trusted.
   - O(operation=settings) needs superuser (or ALTER SYSTEM privilege) and reads C(pg_file_settings),
     which needs superuser; without it the live values are compared.
+  - O(operation=create_indexes) compares definitions as C(pg_get_indexdef) prints them (uniqueness and all after
+    C(USING), storage parameters such as C(fillfactor) included); the tablespace is not part of it.
 seealso:
   - module: streamops.maintenance.maintenance_window
 author:
@@ -223,6 +289,25 @@ EXAMPLES = r"""
     database: streamsystems
     tables: [trades, positions]
 
+- name: The guide's performance-critical indexes, built where missing (CONCURRENTLY), at most 10 s of waiting
+  streamops.maintenance.pg_maintenance:
+    operation: create_indexes
+    database: streamsystems
+    lock_timeout: 10000
+    indexes:
+      - {name: idx_trades_created_at_client_id, table: trades, columns: [created_at, client_id]}
+      - {name: idx_positions_client_instrument, table: positions, columns: [client_id, instrument]}
+      - {name: idx_market_data_timestamp, table: market_data, expression: '"timestamp" DESC'}
+      - {name: idx_alarms_open, table: alarms, columns: [patient_id], where: "acknowledged_at IS NULL"}
+
+- name: Monthly performance review (slowest statements, largest tables and indexes)
+  streamops.maintenance.pg_maintenance:
+    operation: performance_review
+    database: vitalstream
+    top_statements: 10
+    top_relations: 10
+  register: pg_performance
+
 - name: Settings with diff; the result says which need a restart
   streamops.maintenance.pg_maintenance:
     operation: settings
@@ -254,6 +339,17 @@ records:
     - "V(report): C(postgresql <database>) (action C(connections), C(after) the C(server) figures, V(breach) above
       O(max_connections_percent), else V(ok)) and C(database <database>) (action C(report), C(after) with C(tables),
       C(dead_tuples), C(total_bytes) over the tables in scope)."
+    - "V(create_indexes): one per index, C(name) V(schema.index), C(action) V(create_index); V(unchanged) (valid, same
+      definition), V(planned) (C(after) with C(definition), C(statement), C(estimated_seconds), C(lock)), V(done)
+      (C(after) with C(definition), C(valid), C(bytes), C(build_seconds); the detail says when an invalid leftover was
+      dropped and rebuilt), V(skipped) (lock_timeout hit, the window closed) or V(failed) (another definition under
+      that name, with both; a build that failed). C(before) holds C(definition), C(valid) and C(bytes) of the index
+      that was there, or null."
+    - "V(performance_review): C(statement <queryid>) (action C(slow_statement), V(ok), C(after) with C(mean_ms),
+      C(calls), C(total_ms) and C(query), shortened to about 120 characters, constants as C($1)), or one
+      C(pg_stat_statements <database>) record V(unknown) with the reason and C(after.remedy) when the extension is
+      missing or unreadable; C(table <schema.table>) (action C(relation_size), V(ok), C(after) with C(total_bytes),
+      C(table_bytes), C(index_bytes)) and C(index <schema.index>) (C(after) with C(bytes), C(table), C(scans), C(valid))."
   returned: always
   type: list
   elements: dict
@@ -283,8 +379,8 @@ window:
     - The maintenance-window decision (the same dict as M(streamops.maintenance.maintenance_window) returns -
       C(allowed), C(mode), C(inside), C(now), C(name), C(start), C(end), C(seconds_left), C(required_seconds),
       C(next_start), C(next_window), C(seconds_until_next), C(blackout), C(emergency), C(reason), C(msg)),
-      at the last disruptive table. A refused window fails the task with this dict.
-  returned: when operation is vacuum_full or reindex
+      at the last disruptive table (or index). A refused window fails the task with this dict.
+  returned: when operation is vacuum_full or reindex, or create_indexes with windows or emergency
   type: dict
 report:
   description:
@@ -321,7 +417,8 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.pg import (
 from ansible_collections.streamops.maintenance.plugins.module_utils.pg_runner import run_pg_maintenance
 from ansible_collections.streamops.maintenance.plugins.module_utils.window import window_guard_argument_spec
 
-OPERATIONS = ["report", "analyze", "vacuum", "vacuum_analyze", "vacuum_full", "reindex", "reset_sequences", "settings"]
+OPERATIONS = ["report", "analyze", "vacuum", "vacuum_analyze", "vacuum_full", "reindex", "reset_sequences", "settings",
+              "create_indexes", "performance_review"]
 
 
 def argument_spec() -> dict:
@@ -344,6 +441,16 @@ def argument_spec() -> dict:
         initial_throughput_mb_s=dict(type="float", default=25),
         long_query_seconds=dict(type="float", default=300),
         top_statements=dict(type="int", default=10),
+        top_relations=dict(type="int", default=10),
+        indexes=dict(type="list", elements="dict", options=dict(
+            name=dict(type="str", required=True),
+            table=dict(type="str", required=True),
+            columns=dict(type="list", elements="str"),
+            expression=dict(type="str"),
+            unique=dict(type="bool", default=False),
+            where=dict(type="str"),
+            method=dict(type="str", default="btree"),
+        ), mutually_exclusive=[("columns", "expression")], required_one_of=[("columns", "expression")]),
         max_connections_percent=dict(type="float"),
         settings=dict(type="dict"),
     )
@@ -353,7 +460,7 @@ def argument_spec() -> dict:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(), supports_check_mode=True,
-        required_if=[("operation", "settings", ["settings"])],
+        required_if=[("operation", "settings", ["settings"]), ("operation", "create_indexes", ["indexes"])],
         mutually_exclusive=[("tables", "schemas")],
     )
     # python-dateutil is checked where a window is evaluated (window.py), so report runs without it.
