@@ -8,5 +8,6 @@ pytest_plugins = [
     "lab.harness.fixtures_ee",
     "lab.harness.fixtures_k8s",
     "lab.harness.fixtures_lab",
+    "lab.harness.fixtures_notify",
     "lab.harness.fixtures_prometheus",
 ]

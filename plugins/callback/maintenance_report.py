@@ -23,6 +23,10 @@ description:
     rolling maintenance stopped after an earlier batch; the reason names the batch and the hosts that failed).
   - The report building, its Markdown and the merge of several runs' reports (AWX job slices) are in
     C(plugins/module_utils/maintenance_report.py); see C(docs/fleet.md).
+  - The report is named C(<report_dir>/<maintenance_id>.md) (and C(.json)). The Maintenance ID is the first
+    C(maintenance_id) fact a task sets (the C(streamops.maintenance.notify) role's C(id.yml) sets one, so that the
+    notices name the same file; letters, digits, C(.), C(_) and C(-) only), else the run's start time
+    (C(MAINT-%Y-%m%d-%H%M%S)).
   - Enable it with C(callbacks_enabled = streamops.maintenance.maintenance_report).
 version_added: 0.1.0
 requirements:
@@ -120,6 +124,10 @@ class CallbackModule(CallbackBase):
                 self._run.keep_role_records(host, name[:-len(_FACT_SUFFIX)], value)
         if isinstance(facts.get("maintenance_window_status"), dict) and facts["maintenance_window_status"]:
             self._run.keep_window(host, facts["maintenance_window_status"])
+        if "maintenance_id" in facts and not self._run.keep_maintenance_id(facts["maintenance_id"]) \
+                and self._run.maintenance_id != facts["maintenance_id"]:
+            self._display.warning(f"maintenance_report: maintenance_id {facts['maintenance_id']!r} of {host} not used "
+                                  f"(the report is {self._run.maintenance_id or 'named by the start time'})")
 
     def _collect_records(self, result):
         """The records of a collection module task (kept for tasks outside a role that publishes its own)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -54,6 +55,8 @@ SERVICE_ACTIONS = frozenset(
 COMPLETED, FAILED, STOPPED, NOT_RUN = "completed", "failed", "stopped", "not run"
 OUTCOMES = (COMPLETED, FAILED, STOPPED, NOT_RUN)
 ID_FORMAT = "MAINT-%Y-%m%d-%H%M%S"
+# A Maintenance ID names the report file: one path component, nothing a shell or a path would read otherwise.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class ReportError(MaintenanceError):
@@ -163,6 +166,14 @@ class RunLog:
         self.limit = limit
         self.hosts: dict[str, HostLog] = {}
         self.plays: dict[str, PlayLog] = {}
+        self.maintenance_id: str | None = None  # a maintenance_id fact (the notify role's), else the start time
+
+    def keep_maintenance_id(self, value: Any) -> bool:
+        """The first valid ``maintenance_id`` fact names the report (the notices name the same file)."""
+        if self.maintenance_id is None and isinstance(value, str) and ID_PATTERN.fullmatch(value):
+            self.maintenance_id = str(value)  # a plain copy: no tag of Ansible's kept alive
+            return True
+        return False
 
     def host(self, name: str) -> HostLog:
         log = self.hosts.get(name)
@@ -283,7 +294,8 @@ class RunLog:
                   "batches_planned": len(serial_batches(play.hosts, play.serial)),
                   "batches": play.batches} for play in self.plays.values()]
         return build_report(started=self.started, finished=finished, playbook=self.playbook, lead=lead,
-                            check_mode=self.check_mode, hosts=hosts, limit=self.limit, plays=plays)
+                            check_mode=self.check_mode, hosts=hosts, limit=self.limit, plays=plays,
+                            maintenance_id=self.maintenance_id)
 
 
 def rolling_text(serial: Sequence[Any] | None, max_fail_percentage: Any) -> str:
