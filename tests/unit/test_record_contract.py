@@ -35,6 +35,7 @@ CONTRACT_TESTS = {
     "certificate_expiry": "tests/unit/test_record_contract.py",
     "certificate_renew": "tests/integration/test_certificate_renew.py",
     "dependency_audit": "tests/integration/test_dependency_audit.py",
+    "docker_cleanup": "tests/integration/test_docker_cleanup.py",
     "docker_security_review": "tests/integration/test_docker_security_review.py",
     "endpoint_check": "tests/unit/test_record_contract.py",
     "host_usage": "tests/unit/test_record_contract.py",
