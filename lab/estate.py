@@ -55,6 +55,7 @@ def up() -> dict:
         facts["bluegreen"] = bluegreen_facts(facts["k8s"], vitalstream_web)
         facts["prometheus"] = _up_prometheus()
         facts["tls"] = _up_tls()
+        facts["notify"] = _up_notify()
     except BaseException:  # Ctrl-C half-way must not leave servers behind either
         say("start failed; stopping what was started")
         down()
@@ -202,8 +203,21 @@ def _up_tls() -> dict:
     return tls_facts(nginx, pebble)
 
 
+def _up_notify() -> dict:
+    from .harness.smtp import SmtpServer  # noqa: PLC0415
+    from .harness.webhook import WebhookReceiver  # noqa: PLC0415
+
+    smtp = SmtpServer(STATE_DIR / "smtp").start()
+    ServiceRecord(name="smtp", pid=smtp.pid).save(STATE_DIR)
+    webhook = WebhookReceiver(STATE_DIR / "webhook").start()
+    ServiceRecord(name="webhook", pid=webhook.pid).save(STATE_DIR)
+    say(f"  notifications: SMTP (STARTTLS, AUTH) on {smtp.facts()['host']}:{smtp.port}, mail kept in {smtp.mailbox}; "
+        f"webhook receiver on {webhook.url}, posts kept in {webhook.received_dir}")
+    return {"smtp": smtp.facts(), "webhook": webhook.facts()}
+
+
 def _down_by_pid(name: str) -> None:
-    """Stop a service recorded with only its PID(s) (Prometheus, the ACME server, the TLS nginx)."""
+    """Stop a service recorded with only its PID(s) (Prometheus, the ACME server, the TLS nginx, SMTP, webhook)."""
     record = ServiceRecord.load(STATE_DIR, name)
     if record is None:
         return
@@ -244,7 +258,7 @@ def down() -> None:
         control.down(STATE_DIR, say)
     except HarnessError as exc:
         say(f"could not stop the Kubernetes cluster: {exc}")
-    for name in ["tls-nginx", "pebble"] + [f"prometheus-{one.name}" for one in seed.ESTATES]:
+    for name in ["smtp", "webhook", "tls-nginx", "pebble"] + [f"prometheus-{one.name}" for one in seed.ESTATES]:
         _down_by_pid(name)
     _down_vitalstream_bluegreen()
     _down_compose(facts.get("compose"))

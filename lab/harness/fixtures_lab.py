@@ -22,6 +22,8 @@ from .bluegreen import BlueGreenCompose
 from .compose_app import ComposeApp
 from .postgres import PostgresServer
 from .redis import RedisServer
+from .smtp import SmtpServer
+from .webhook import WebhookReceiver
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +42,11 @@ def lab_services(s3_server, k8s_cluster, docker_engine, lab_image,
                            app=f"vs-web-{uuid.uuid4().hex[:6]}")
     prometheus: dict = {}
     tls_front: tuple = ()
+    smtp = SmtpServer(tmp_path_factory.mktemp("lab-smtp"))
+    webhook = WebhookReceiver(tmp_path_factory.mktemp("lab-webhook"))
     try:
+        smtp.start()
+        webhook.start()
         tls_front = start_tls_front(tmp_path_factory.mktemp("lab-tls"))
         for one in seed.ESTATES:
             prometheus[one.name] = start_estate_prometheus(tmp_path_factory.mktemp(f"lab-prometheus-{one.name}"),
@@ -69,6 +75,7 @@ def lab_services(s3_server, k8s_cluster, docker_engine, lab_image,
             "bluegreen": estate.bluegreen_facts(k8s, web),
             "prometheus": {name: server.facts() for name, server in prometheus.items()},
             "tls": tls_facts(*tls_front),
+            "notify": {"smtp": smtp.facts(), "webhook": webhook.facts()},
         }
     finally:
         try:
@@ -77,7 +84,7 @@ def lab_services(s3_server, k8s_cluster, docker_engine, lab_image,
             app.down()
             cache.stop()
             pg.stop()
-            for server in [*prometheus.values(), *reversed(tls_front)]:
+            for server in [*prometheus.values(), *reversed(tls_front), webhook, smtp]:
                 server.stop()
 
 

@@ -36,7 +36,9 @@ CHECK_ACTIONS = frozenset(("tcp", "http", "disk", "memory", "pods", "compose", "
                            # Prometheus' health (issue 17): they only read
                            "healthy", "ready", "reload_status", "expected_group", "alerts", "api",
                            # PostgreSQL's performance review (issue 18): it only reads
-                           "slow_statement", "relation_size"))
+                           "slow_statement", "relation_size",
+                           # latency probes and notices sent (issue 18): they change nothing in the estate
+                           "latency", "notify"))
 # Records of the performance review: a host's report shows them as tables, not one Validation line each.
 PERFORMANCE_ACTIONS = frozenset(("slow_statement", "relation_size"))
 # The read-only reviews, each its own section of a host's report: every finding with what to do about it.

@@ -43,6 +43,7 @@ CONTRACT_TESTS = {
     "k8s_secret_rotate": "tests/integration/test_k8s_secret_rotate.py",
     "log_cleanup": "tests/unit/test_record_contract.py",
     "log_pattern_review": "tests/integration/test_log_pattern_review.py",
+    "maintenance_notify": "tests/integration/test_notify.py",
     "maintenance_window": "tests/unit/test_record_contract.py",
     "pg_backup": "tests/integration/test_pg_backup.py",
     "pg_compliance": "tests/integration/test_pg_compliance.py",
@@ -50,6 +51,7 @@ CONTRACT_TESTS = {
     "prometheus_tsdb": "tests/integration/test_prometheus_tsdb.py",
     "prometheus_rules": "tests/integration/test_prometheus_rules.py",
     "redis_memory_guard": "tests/integration/test_redis_memory_guard.py",
+    "service_latency": "tests/integration/test_service_latency.py",
 }
 
 
