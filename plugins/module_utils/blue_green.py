@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
+from .blue_green_spec import describe_spec, spec_changes, spec_of_version
 from .endpoints import fetch
 from .errors import MaintenanceError
 from .records import is_changed, make_record
@@ -69,6 +70,8 @@ class ColourState:
     replicas: int = 0
     keep_until: str | None = None
     detail: str = ""
+    # The app container's tuning recorded on what runs there (blue_green_spec); {} for none.
+    spec: dict[str, Any] = field(default_factory=dict)
 
 
 class Platform(Protocol):
@@ -82,11 +85,13 @@ class Platform(Protocol):
     def active(self) -> str | None:
         """The colour that has the traffic now, or None when nothing has it yet (first deploy)."""
 
-    def plan(self, colour: str, version: str) -> list[str]:
-        """Objects that deploying ``version`` to ``colour`` would create or change; DeployError when it cannot."""
+    def plan(self, colour: str, version: str, spec: dict[str, Any]) -> list[str]:
+        """Objects that deploying ``version`` with ``spec`` to ``colour`` would create or change; DeployError when
+        it cannot."""
 
-    def deploy(self, colour: str, version: str) -> None:
-        """Run ``version`` on ``colour`` (create it, or change its image), without touching the traffic."""
+    def deploy(self, colour: str, version: str, spec: dict[str, Any]) -> None:
+        """Run ``version`` with ``spec`` (env, resources of the app container) on ``colour``, without touching the
+        traffic; the spec replaces the one the colour had (variables of that one not in ``spec`` go)."""
 
     def wait_ready(self, colour: str, version: str, timeout: float) -> None:
         """Return when every instance of ``colour`` runs ``version`` and is ready; DeployError with the reason."""
@@ -235,6 +240,8 @@ class Options:
     app: str = ""
     # GET of this path must answer a body holding the version going live, before and after the switch.
     version_check_path: str | None = None
+    # The app container's tuning to deploy with the version (blue_green_spec.normalize_spec); {} for none.
+    spec: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -246,6 +253,9 @@ class Outcome:
     active_after: str | None = None
     version_before: str | None = None
     version_after: str | None = None
+    # The app container's spec on the colour with the traffic before, and live now (None after a failure).
+    spec_before: dict[str, Any] = field(default_factory=dict)
+    spec_after: dict[str, Any] | None = None
     plan: dict[str, Any] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
     # The window decision, once the flow consulted the window.
@@ -278,6 +288,7 @@ class BlueGreen:
         self.records: list[dict[str, Any]] = []
         self.action = "deploy"
         self.target_version: str | None = None
+        self.target_spec: dict[str, Any] = {}
         self.begun = time.monotonic()
 
     # ----------------------------------------------------------------- helpers
@@ -290,6 +301,17 @@ class BlueGreen:
     def step(self, action: str, colour: str | None, status: str, detail: str, began: float | None = None) -> None:
         self.records.append(make_record(self.name(colour), action, status, detail,
                                         seconds=None if began is None else time.monotonic() - began))
+
+    def spec_in_play(self) -> bool:
+        """Whether this run deploys or meets a spec; records and plans name the spec only then (older shapes stay)."""
+        return bool(self.target_spec or self.outcome.spec_before)
+
+    def where(self, colour: str | None, version: str | None, spec: dict[str, Any] | None) -> dict[str, Any]:
+        """A colour, the version on it and (when specs are in play) its spec: the plan's and records' shape."""
+        found: dict[str, Any] = {"colour": colour, "version": version}
+        if self.spec_in_play():
+            found["spec"] = spec
+        return found
 
     def env(self, colour: str, version: str) -> dict[str, str]:
         return {"BG_COLOUR": colour, "BG_VERSION": version, "BG_PLATFORM": self.platform.kind}
@@ -333,6 +355,7 @@ class BlueGreen:
         active = self.platform.active()
         self.outcome.active_before = active
         self.outcome.version_before = states[active].version if active else None
+        self.outcome.spec_before = states[active].spec if active else {}
         return states, active
 
     def active_now(self) -> str | None:
@@ -390,23 +413,25 @@ class BlueGreen:
 
     def main_record(self, out: Outcome, live: dict[str, Any] | None) -> dict[str, Any]:
         name = " ".join(part for part in (self.options.app, self.target_version) if part) or self.action
-        before = {"colour": out.active_before, "version": out.version_before}
+        before = self.where(out.active_before, out.version_before, out.spec_before)
         if out.failed:
             status = "failed"
-            after = ({"colour": live["after"]["colour"], "version": live["after"]["version"]} if live
-                     else {"colour": out.active_after, "version": out.version_before
-                           if out.active_after == out.active_before else None})
+            stayed = out.active_after == out.active_before
+            after = (self.where(live["after"]["colour"], live["after"]["version"], live["after"].get("spec")) if live
+                     else self.where(out.active_after, out.version_before if stayed else None,
+                                     out.spec_before if stayed else None))
         elif self.check_mode and out.plan:
             status, after = "planned", dict(out.plan["to"])
         else:
-            after = {"colour": out.active_after, "version": out.version_after}
+            after = self.where(out.active_after, out.version_after, out.spec_after)
             status = "unchanged" if after == before else "done"
         return make_record(name, self.action, status, out.msg, before=before, after=after,
                            seconds=time.monotonic() - self.begun)
 
     def live_record(self, out: Outcome) -> dict[str, Any] | None:
         """The version with the traffic, read back from the platform; None when no colour should have it."""
-        expected = (out.active_before, out.version_before) if out.failed else (out.active_after, out.version_after)
+        expected = ((out.active_before, out.version_before, out.spec_before) if out.failed
+                    else (out.active_after, out.version_after, out.spec_after))
         if expected[0] is None:
             return None
         name = f"{self.options.app or 'app'} live version"
@@ -418,12 +443,17 @@ class BlueGreen:
             return make_record(name, "live", "failed", f"the traffic cannot be read back: {exc.msg}",
                                seconds=time.monotonic() - began)
         version = state.version if state else None
+        spec = state.spec if state else None
         ready = bool(state and state.ready)
-        passed = (active, version) == expected and ready
+        passed = (active, version, spec) == expected and ready
+        wrong_spec = "" if spec == expected[2] or (active, version) != expected[:2] else (
+            f"; its spec differs from the expected one: {spec_changes(expected[2], spec)}")
         detail = (f"{active or 'no colour'} has the traffic and runs {version} "
-                  f"({'ready' if ready else 'not ready'}; expected {expected[1]} on {expected[0]})")
-        return make_record(name, "live", "ok" if passed else "failed", detail,
-                           after={"colour": active, "version": version, "ready": ready},
+                  f"({'ready' if ready else 'not ready'}; expected {expected[1]} on {expected[0]}){wrong_spec}")
+        after = {"colour": active, "version": version, "ready": ready}
+        if self.spec_in_play():
+            after["spec"] = spec
+        return make_record(name, "live", "ok" if passed else "failed", detail, after=after,
                            seconds=time.monotonic() - began)
 
     # ----------------------------------------------------------------- status
@@ -434,13 +464,14 @@ class BlueGreen:
         records = []
         for colour, state in states.items():
             if state.exists:
+                tuned = f"; spec {', '.join(describe_spec(state.spec))}" if state.spec else ""
                 detail = (f"{state.version or 'no single version'}, {'ready' if state.ready else 'not ready'} "
-                          f"({state.detail})" + ("; has the traffic" if colour == active else ""))
+                          f"({state.detail}){tuned}" + ("; has the traffic" if colour == active else ""))
             else:
                 detail = "does not exist"
             records.append(make_record(self.name(colour), "status", "ok", detail, after={
                 "exists": state.exists, "version": state.version, "ready": state.ready, "replicas": state.replicas,
-                "keep_until": state.keep_until, "live": colour == active}))
+                "keep_until": state.keep_until, "live": colour == active, "spec": state.spec}))
         msg = (f"{active} has the traffic ({states[active].version})" if active
                else "no colour has the traffic yet")
         return {"changed": False, "msg": msg, "records": records, "active": active,
@@ -449,44 +480,55 @@ class BlueGreen:
     # ----------------------------------------------------------------- deploy
 
     def deploy(self, version: str) -> Outcome:
-        """Make ``version`` live; raises (DeployError, WindowClosedError) when refused before anything changed."""
+        """Make ``version`` (with the options' spec) live; raises (DeployError, WindowClosedError) when refused before anything changed."""
         self.action = "deploy"
         return self.finish(self.deploy_steps(version))
 
-    def deploy_steps(self, version: str) -> Outcome:
-        self.target_version = version
+    def deploy_steps(self, version: str, spec: dict[str, Any] | None = None) -> Outcome:
+        """Deploy ``version`` with ``spec`` (the options' spec when None); the same version with another spec is
+        a deploy too."""
+        spec = self.options.spec if spec is None else spec
+        self.target_version, self.target_spec = version, spec
         states, active = self.read_traffic()
         out = self.outcome
-        if active and states[active].version == version and states[active].ready:
-            out.active_after, out.version_after = active, version
-            out.msg = f"{version} already has the traffic on {active}"
+        if active and states[active].version == version and states[active].spec == spec and states[active].ready:
+            out.active_after, out.version_after, out.spec_after = active, version, spec
+            out.msg = f"{version} already has the traffic on {active}" + (" with this spec" if spec else "")
             self.retire_expired(states, active)
             return out
         target = other(active) if active else "blue"
-        out.plan = {"from": {"colour": active, "version": out.version_before},
-                    "to": {"colour": target, "version": version},
-                    "changes": self.platform.plan(target, version) + ["traffic: " + (active or "none") + " -> " + target]}
-        self.require_window(f"switch traffic to {version}")
+        out.plan = {"from": self.where(active, out.version_before, out.spec_before),
+                    "to": self.where(target, version, spec),
+                    "changes": self.platform.plan(target, version, spec)
+                    + ["traffic: " + (active or "none") + " -> " + target]}
+        if self.spec_in_play():
+            idle = states[target]
+            out.plan["spec"] = {"colour": target, "before": idle.spec if idle.exists else {}, "after": spec,
+                                "live": out.spec_before, "changes": spec_changes(out.spec_before, spec)}
+        what = f"{version}" + (" with another spec" if active and states[active].version == version else "")
+        self.require_window(f"switch traffic to {what}")
         if self.check_mode:
-            out.msg = f"would deploy {version} to {target} and switch traffic from {active or 'nothing'} to it"
+            out.msg = f"would deploy {what} to {target} and switch traffic from {active or 'nothing'} to it"
             return out
         return self.roll_out(target, version, active)
 
     def roll_out(self, target: str, version: str, active: str | None) -> Outcome:
+        spec = self.target_spec
         began = time.monotonic()
         try:
-            self.platform.deploy(target, version)
+            self.platform.deploy(target, version, spec)
         except DeployError as exc:
             self.step("deployed", target, "failed", f"{version}: {exc.msg}", began)
             self.record_history({"action": "deploy", "version": version, "colour": target, "result": "not deployed",
-                                 "detail": exc.msg})
+                                 "detail": exc.msg, "spec": spec})
             return self.fail(f"deploying {version} to {target} failed: {exc.msg}; traffic stays on {active or 'nothing'}")
-        self.step("deployed", target, "done", f"{version} on {target}", began)
+        tuned = f" with spec {', '.join(describe_spec(spec))}" if spec else ""
+        self.step("deployed", target, "done", f"{version} on {target}{tuned}", began)
         proof = self.prove(target, version, migrate=True)
         if proof.problem:
             undone = self.undo_migration(proof.migrated, self.env(target, version))
             self.record_history({"action": "deploy", "version": version, "colour": target, "result": proof.result,
-                                 "detail": proof.problem})
+                                 "detail": proof.problem, "spec": spec})
             return self.fail(f"{proof.problem}{undone}; traffic stays on {active or 'nothing'}")
         return self.switch_and_verify(target, version, active, migrated=proof.migrated)
 
@@ -530,7 +572,8 @@ class BlueGreen:
                              f"traffic stays on {active or 'nothing'}")
         self.record_history({"action": "rollback" if self.action == "rollback" else "switch", "version": version,
                              "colour": target, "result": "switching", "from_colour": active,
-                             "from_version": out.version_before})
+                             "from_version": out.version_before, "spec": self.target_spec,
+                             "from_spec": out.spec_before})
         began = time.monotonic()
         try:
             self.platform.switch(target)
@@ -546,13 +589,14 @@ class BlueGreen:
             where = self.back_to(active)
             undone = self.undo_migration(migrated, env)
             self.record_history({"action": "switch back", "version": out.version_before, "colour": active,
-                                 "result": "rolled back", "detail": reason})
+                                 "result": "rolled back", "detail": reason, "spec": out.spec_before})
             return self.fail(f"{reason}{undone}; {where}")
         self.record_history({"action": self.action, "version": version, "colour": target, "result": "live",
-                             "from_colour": active, "from_version": out.version_before})
+                             "from_colour": active, "from_version": out.version_before, "spec": self.target_spec,
+                             "from_spec": out.spec_before})
         if active is not None:
             self.keep_previous(active)
-        out.active_after, out.version_after = target, version
+        out.active_after, out.version_after, out.spec_after = target, version, self.target_spec
         kept = f"; {out.version_before} kept on {active}" if active else ""
         out.msg = (f"rolled back to {version} on {target}{kept}" if self.action == "rollback"
                    else f"{version} is live on {target}{kept}")
@@ -593,7 +637,8 @@ class BlueGreen:
         wanted = self.options.to_version
         self.target_version = wanted
         if wanted is not None and active and states[active].version == wanted:
-            out.active_after, out.version_after = active, wanted
+            self.target_spec = out.spec_before
+            out.active_after, out.version_after, out.spec_after = active, wanted, out.spec_before
             out.msg = f"{wanted} already has the traffic on {active}"
             return out
         if active is None:
@@ -603,14 +648,14 @@ class BlueGreen:
         if wanted is None and last is not None and last.get("action") == "rollback" \
                 and last.get("colour") == active and last.get("version") == out.version_before:
             # A rollback undoes the last deploy; run again, it must not flip back to what it undid.
-            self.target_version = out.version_before
-            out.active_after, out.version_after = active, out.version_before
+            self.target_version, self.target_spec = out.version_before, out.spec_before
+            out.active_after, out.version_after, out.spec_after = active, out.version_before, out.spec_before
             out.msg = (f"{active} ({out.version_before}) has the traffic since the rollback of {last.get('at')}: "
                        "nothing left to undo; name an older version with to_version")
             return out
         previous = other(active)
         kept = states[previous]
-        proven = passed_checks(history, previous, kept.version)
+        proven = passed_checks(history, previous, kept.version, kept.spec)
         if wanted is None or (kept.version == wanted and proven is not False):
             return self.switch_back(previous, kept, active, proven)
         # Live once: deployed here, or what had the traffic when a switch was made (the first version
@@ -625,13 +670,14 @@ class BlueGreen:
             raise DeployError(msg=f"to_version {wanted!r} was never live here (history: "
                                   f"{', '.join(sorted(v for v in known if v)) or 'empty'}); "
                                   f"traffic stays on {active} ({out.version_before})")
-        return self.deploy_steps(wanted)
+        # Deployed again as it last went live: its version with its spec.
+        return self.deploy_steps(wanted, spec_of_version(history, wanted))
 
     def switch_back(self, previous: str, kept: ColourState, active: str, proven: bool | None) -> Outcome:
         """Switch to the version kept on ``previous``: at once when the history proves it, after the checks when
         the history does not know it, never when the history says it failed."""
         out = self.outcome
-        self.target_version = kept.version
+        self.target_version, self.target_spec = kept.version, kept.spec
         where = f"traffic stays on {active} ({out.version_before})"
         if not kept.exists or not kept.replicas or kept.version is None:
             raise DeployError(msg=f"no previous version is kept on {previous}: nothing to switch back to; "
@@ -652,8 +698,11 @@ class BlueGreen:
         if proven is None:
             changes.insert(0, f"check {previous} ({kept.version}) first, as a deploy does: readiness and "
                               f"{len(self.options.smoke)} smoke check(s) ({unknown})")
-        out.plan = {"from": {"colour": active, "version": out.version_before},
-                    "to": {"colour": previous, "version": kept.version}, "changes": changes}
+        out.plan = {"from": self.where(active, out.version_before, out.spec_before),
+                    "to": self.where(previous, kept.version, kept.spec), "changes": changes}
+        if self.spec_in_play():
+            out.plan["spec"] = {"colour": previous, "before": kept.spec, "after": kept.spec, "live": out.spec_before,
+                                "changes": spec_changes(out.spec_before, kept.spec)}
         self.require_window(f"roll back to {kept.version}")
         if self.check_mode:
             first = (f"check {kept.version} on {previous} first (readiness and smoke checks: {unknown}) and, "
@@ -676,19 +725,24 @@ def last_change(history: list[dict[str, Any]]) -> dict[str, Any] | None:
     return None
 
 
-def passed_checks(history: list[dict[str, Any]], colour: str, version: str | None) -> bool | None:
-    """Whether ``version`` on ``colour`` last had the traffic or passed its checks there.
+def passed_checks(history: list[dict[str, Any]], colour: str, version: str | None,
+                  spec: dict[str, Any] | None = None) -> bool | None:
+    """Whether ``version`` (with ``spec``) on ``colour`` last had the traffic or passed its checks there.
 
     The latest entry that names the colour decides: as the target of a switch that went live (or of a switch
     back), or as the colour the traffic left. A failed deploy, a switch that never went live, or a colour that
-    now runs another version than the one recorded is False. None when the history says nothing of the colour
-    (a colour set up before this module kept history).
+    now runs another version (or spec) than the one recorded is False. An entry written before specs were
+    recorded does not judge the spec. None when the history says nothing of the colour (a colour set up before
+    this module kept history).
     """
+    spec = spec or {}
     for entry in reversed(history):
         if entry.get("colour") == colour:
-            return entry.get("result") in ("live", "rolled back") and entry.get("version") == version
+            same_spec = "spec" not in entry or (entry.get("spec") or {}) == spec
+            return entry.get("result") in ("live", "rolled back") and entry.get("version") == version and same_spec
         if entry.get("from_colour") == colour:
-            return entry.get("from_version") == version
+            same_spec = "from_spec" not in entry or (entry.get("from_spec") or {}) == spec
+            return entry.get("from_version") == version and same_spec
     return None
 
 

@@ -17,6 +17,7 @@ from .blue_green import (
     describe_keep,
     parse_checks,
 )
+from .blue_green_spec import describe_spec, normalize_spec
 from .errors import MaintenanceError
 from .window import guard_from_params
 
@@ -48,7 +49,7 @@ def build_platform(params: dict[str, Any]) -> Any:
                            ports=options["ports"], nginx_upstream_file=options["nginx_upstream_file"],
                            nginx_conf=options["nginx_conf"], nginx_binary=options.get("nginx_binary") or "nginx",
                            front_url=options["front_url"], docker_host=options.get("docker_host"),
-                           state_file=options.get("state_file"))
+                           state_file=options.get("state_file"), service=options.get("service"))
 
 
 def validate(params: dict[str, Any]) -> Options:
@@ -68,6 +69,9 @@ def validate(params: dict[str, Any]) -> Options:
     version_check_path = params.get("version_check_path") or None
     if version_check_path is not None and not version_check_path.startswith("/"):
         raise DeployError(msg=f"version_check_path {version_check_path!r} must start with '/'")
+    spec = normalize_spec(params.get("spec"), params.get("platform") or "kubernetes")
+    if spec and state != "deployed":
+        raise DeployError(msg=f"spec is for state deployed; state {state} restores the spec the history recorded")
     migration = params.get("migration") or {}
     if migration.get("rollback_command") and not migration.get("command"):
         raise DeployError(msg="migration.rollback_command needs migration.command")
@@ -77,7 +81,7 @@ def validate(params: dict[str, Any]) -> Options:
                    keep_previous_for=describe_keep(params.get("keep_previous_for")),
                    deployed_by=params.get("deployed_by") or "", reason=params.get("reason") or "",
                    to_version=params.get("to_version"), app=params.get("app") or "",
-                   version_check_path=version_check_path)
+                   version_check_path=version_check_path, spec=spec)
 
 
 def run_blue_green_deploy(params: dict[str, Any], *, check_mode: bool, diff_mode: bool = False) -> dict[str, Any]:
@@ -98,10 +102,21 @@ def run_blue_green_deploy(params: dict[str, Any], *, check_mode: bool, diff_mode
     result: dict[str, Any] = {
         **details, "changed": outcome.changed, "failed": outcome.failed, "msg": outcome.msg,
         "records": outcome.records, "active_before": outcome.active_before, "active_after": outcome.active_after,
-        "version_before": outcome.version_before, "version_after": outcome.version_after, "plan": outcome.plan}
+        "version_before": outcome.version_before, "version_after": outcome.version_after,
+        "spec_before": outcome.spec_before, "spec_after": outcome.spec_after, "plan": outcome.plan}
     if outcome.window is not None:
         result["window"] = outcome.window
     if diff_mode and outcome.plan:
-        result["diff"] = {"before": f"traffic: {outcome.plan['from']['colour']} ({outcome.plan['from']['version']})\n",
-                          "after": f"traffic: {outcome.plan['to']['colour']} ({outcome.plan['to']['version']})\n"}
+        result["diff"] = plan_diff(outcome.plan)
     return result
+
+
+def plan_diff(plan: dict[str, Any]) -> dict[str, str]:
+    """The traffic move and, when a spec is in play, the idle colour's spec before and after (one line each)."""
+    before = [f"traffic: {plan['from']['colour']} ({plan['from']['version']})"]
+    after = [f"traffic: {plan['to']['colour']} ({plan['to']['version']})"]
+    spec = plan.get("spec")
+    if spec is not None:
+        before += [f"{spec['colour']} {line}" for line in describe_spec(spec["before"])]
+        after += [f"{spec['colour']} {line}" for line in describe_spec(spec["after"])]
+    return {"before": "\n".join(before) + "\n", "after": "\n".join(after) + "\n"}

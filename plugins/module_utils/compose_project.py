@@ -5,13 +5,16 @@
 """The colours of the compose blue/green driver: compose projects ``<app>-blue``/``<app>-green`` of one file.
 
 Both colours run the same compose file; they differ by the environment given
-to compose (APP_IMAGE, APP_VERSION, APP_PORT, APP_COLOUR). What runs, and
-whether it is ready, is read from the engine with the Docker SDK, never from
-compose's output.
+to compose (APP_IMAGE, APP_VERSION, APP_PORT, APP_COLOUR) and, when a deploy
+carries a spec (env, resource limits of the app service), by an override file
+of the colour beside the project, whose label records the spec on the
+containers. What runs, and whether it is ready, is read from the engine with
+the Docker SDK, never from compose's output.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -20,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .blue_green import ColourState, DeployError, check_image_repository
-from .compose_files import absolute, tail
+from .blue_green_spec import decode_spec, encode_spec
+from .compose_files import absolute, read_text, tail, write_text
 from .docker_conn import DOCKER_IMPORT_ERROR, DockerEngineError, DockerException, docker_client_from, engine_name
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -29,6 +33,8 @@ LOOPBACK = "127.0.0.1"
 COMPOSE_TIMEOUT = 900.0
 # A container that restarts this often is crash-looping, not starting.
 MAX_RESTARTS = 3
+# On the app service's containers: the spec of the deploy that created them.
+SPEC_LABEL = "io.streamops.blue-green.spec"
 
 
 @dataclass
@@ -43,6 +49,7 @@ class Instance:
     version: str | None  # None: not an app container (a sidecar)
     health_output: str
     container: Any
+    spec: dict[str, Any] | None = None  # None: no spec label (a sidecar, or a colour started without one)
 
 
 def succeeds(argv: list[str], env: dict[str, str]) -> bool:
@@ -70,6 +77,23 @@ def compose_cli(env: dict[str, str]) -> list[str]:
     raise DeployError(msg="neither `docker compose` (v2) nor `docker-compose` (v1) is installed on this host")
 
 
+def override_of(service: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The compose override giving ``service`` the spec: environment, cpus/mem_limit, and the label recording it."""
+    # Compose interpolates every file it reads: a literal $ in a value is written $$.
+    def literal(text: str) -> str:
+        return text.replace("$", "$$")
+
+    settings: dict[str, Any] = {"labels": {SPEC_LABEL: literal(encode_spec(spec))}}
+    if spec.get("env"):
+        settings["environment"] = {name: literal(value) for name, value in spec["env"].items()}
+    limits = (spec.get("resources") or {}).get("limits") or {}
+    if "cpus" in limits:
+        settings["cpus"] = float(limits["cpus"])
+    if "memory" in limits:
+        settings["mem_limit"] = limits["memory"]
+    return {"services": {service: settings}}
+
+
 def finished(instance: Instance) -> bool:
     """A sidecar that ran to completion (an init job), which does not make the colour unready."""
     return instance.version is None and instance.status == "exited" and instance.exit_code == 0
@@ -79,7 +103,7 @@ class ComposeProject:
     """Both colours' compose projects: run compose on them, and read their containers from the engine."""
 
     def __init__(self, *, app: str, project_dir: str, compose_file: str | None, image: str, ports: dict[str, int],
-                 docker_host: str | None = None, poll: float = 0.2) -> None:
+                 docker_host: str | None = None, poll: float = 0.2, service: str | None = None) -> None:
         self.app = app
         self.project_dir = absolute(project_dir, "compose project_dir")
         if not os.path.isdir(self.project_dir):
@@ -95,6 +119,8 @@ class ComposeProject:
         if not isinstance(poll, (int, float)) or poll <= 0:
             raise DeployError(msg=f"ready_timeout_poll {poll!r} must be above 0 seconds")
         self.poll = float(poll)
+        # The app's service, which a spec tunes; the file's only service when None.
+        self.service = service
         self._client: Any = None
         self._cli: list[str] | None = None
 
@@ -123,11 +149,16 @@ class ComposeProject:
             self._cli = compose_cli(env if env is not None else self.env("blue", "plan"))
         return self._cli
 
-    def run(self, colour: str, version: str, *args: str) -> str:
-        """One compose subcommand on ``colour``'s project; its output, DeployError naming the failure."""
+    def override_file(self, colour: str) -> str:
+        return os.path.join(self.project_dir, f".streamops-blue-green-{self.name(colour)}.override.yml")
+
+    def run(self, colour: str, version: str, *args: str, override: bool = False) -> str:
+        """One compose subcommand on ``colour``'s project (with its override file: ``override``); its output,
+        DeployError naming the failure."""
         env = self.env(colour, version)
         cli = self.cli(env)
-        argv = [*cli, "-p", self.name(colour), "-f", self.compose_file, *args]
+        files = ["-f", self.compose_file] + (["-f", self.override_file(colour)] if override else [])
+        argv = [*cli, "-p", self.name(colour), *files, *args]
         what = f"`{' '.join(argv[len(cli):])}`"
         try:
             result = subprocess.run(argv, env=env, cwd=self.project_dir, capture_output=True, text=True,
@@ -145,17 +176,43 @@ class ComposeProject:
         if not self.image:
             raise DeployError(msg="image (the repository; the version is its tag) is needed to deploy")
 
-    def plan(self, colour: str, version: str) -> str:
-        """The deploy of ``version`` to ``colour`` in one line; DeployError when it could not run."""
+    def plan(self, colour: str, version: str, spec: dict[str, Any] | None = None) -> str:
+        """The deploy of ``version`` with ``spec`` to ``colour`` in one line; DeployError when it could not run."""
+        spec = spec or {}
         self.require_image()
         self.cli()
         verb = "recreate" if self.instances(colour) else "create"
+        tuned = (f" and service {self.app_service(colour, version)} tuned by {self.override_file(colour)}"
+                 if spec else "")
         return (f"compose project {self.name(colour)}: {verb} from {self.compose_file} with image "
-                f"{self.image}:{version} on {LOOPBACK}:{self.ports[colour]}")
+                f"{self.image}:{version} on {LOOPBACK}:{self.ports[colour]}{tuned}")
 
-    def up(self, colour: str, version: str) -> None:
+    def app_service(self, colour: str, version: str) -> str:
+        """The service a spec tunes: compose.service, else the compose file's only service."""
+        services = self.run(colour, version, "config", "--services").split()
+        if self.service is not None:
+            if self.service not in services:
+                raise DeployError(msg=f"compose service {self.service!r} is not in {self.compose_file} "
+                                      f"(it has {', '.join(services) or 'none'})")
+            return self.service
+        if len(services) != 1:
+            raise DeployError(msg=f"{self.compose_file} has the services {', '.join(services) or 'none'}: "
+                                  "set compose.service to the one the spec tunes")
+        return services[0]
+
+    def up(self, colour: str, version: str, spec: dict[str, Any] | None = None) -> None:
+        """Recreate ``colour`` with ``version``; with a spec through the colour's override file, else without one."""
+        spec = spec or {}
         self.require_image()
-        self.run(colour, version, "up", "-d", "--force-recreate")
+        path = self.override_file(colour)
+        if spec:
+            write_text(path, json.dumps(override_of(self.app_service(colour, version), spec), indent=1) + "\n")
+        elif read_text(path) is not None:
+            try:
+                os.unlink(path)
+            except OSError as exc:
+                raise DeployError(msg=f"cannot remove the override file {path} of the previous spec: {exc}") from exc
+        self.run(colour, version, "up", "-d", "--force-recreate", override=bool(spec))
 
     def stop(self, colour: str) -> None:
         versions = {instance.version for instance in self.instances(colour) if instance.version}
@@ -209,7 +266,9 @@ class ComposeProject:
                 name=container.name, status=state.get("Status") or container.status, health=health.get("Status"),
                 exit_code=int(state.get("ExitCode") or 0), restarts=int(container.attrs.get("RestartCount") or 0),
                 version=self.version_of(container.attrs),
-                health_output=tail(str(log[-1].get("Output") or ""), 200) if log else "", container=container))
+                health_output=tail(str(log[-1].get("Output") or ""), 200) if log else "", container=container,
+                spec=decode_spec((container.labels or {})[SPEC_LABEL]) if SPEC_LABEL in (container.labels or {})
+                else None))
         return sorted(seen, key=lambda instance: instance.name)
 
     # ----------------------------------------------------------------- readiness
@@ -265,9 +324,13 @@ class ComposeProject:
         detail = f"{len(running)}/{len(seen)} containers running"
         if len(versions) > 1:
             detail += f"; mixed versions {', '.join(versions)}"
+        specs = {encode_spec(instance.spec or {}) for instance in seen if instance.version is not None}
+        if len(specs) > 1:
+            detail += "; containers of different specs"
         return ColourState(colour, exists=True, version=versions[0] if len(versions) == 1 else None,
-                           ready=not blockers and len(versions) == 1, replicas=len(running), keep_until=keep_until,
-                           detail="; ".join([detail, *blockers]))
+                           ready=not blockers and len(versions) == 1 and len(specs) == 1, replicas=len(running),
+                           keep_until=keep_until, detail="; ".join([detail, *blockers]),
+                           spec=decode_spec(specs.pop()) if len(specs) == 1 else {})
 
     def wait_ready(self, colour: str, version: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -286,4 +349,5 @@ class ComposeProject:
             time.sleep(min(self.poll, left))
 
 
-__all__ = ["ComposeProject", "DOCKER_IMPORT_ERROR", "Instance", "PROJECT_LABEL", "compose_cli"]
+__all__ = ["ComposeProject", "DOCKER_IMPORT_ERROR", "Instance", "PROJECT_LABEL", "SPEC_LABEL", "compose_cli",
+           "override_of"]

@@ -52,14 +52,15 @@ class ComposePlatform:
     def __init__(self, *, app: str, project_dir: str, compose_file: str | None, image: str, ports: dict[str, int],
                  nginx_upstream_file: str, nginx_conf: str, nginx_binary: str = "nginx", front_url: str,
                  docker_host: str | None = None, state_file: str | None = None,
-                 ready_timeout_poll: float = 0.2) -> None:
+                 ready_timeout_poll: float = 0.2, service: str | None = None) -> None:
         if not isinstance(app, str) or not APP_NAME.match(app):
             raise DeployError(msg=f"app {app!r} cannot name compose projects and an nginx upstream: use "
                                   "lowercase letters, digits, '-' and '_', starting with a letter or digit")
         self.app = app
         self.ports = ports_of(ports)
         self.compose = ComposeProject(app=app, project_dir=project_dir, compose_file=compose_file, image=image,
-                                      ports=self.ports, docker_host=docker_host, poll=ready_timeout_poll)
+                                      ports=self.ports, docker_host=docker_host, poll=ready_timeout_poll,
+                                      service=service)
         self.front = NginxFront(app=app, ports=self.ports, upstream_file=nginx_upstream_file, conf=nginx_conf,
                                 binary=nginx_binary, front_url=front_url)
         default_state = os.path.join(self.compose.project_dir, f".streamops-blue-green-{app}.json")
@@ -74,12 +75,12 @@ class ComposePlatform:
     def active(self) -> str | None:
         return self.front.active()
 
-    def plan(self, colour: str, version: str) -> list[str]:
-        return [self.compose.plan(colour, version), self.front.plan(colour)]
+    def plan(self, colour: str, version: str, spec: dict[str, Any] | None = None) -> list[str]:
+        return [self.compose.plan(colour, version, spec), self.front.plan(colour)]
 
-    def deploy(self, colour: str, version: str) -> None:
+    def deploy(self, colour: str, version: str, spec: dict[str, Any] | None = None) -> None:
         check_image_tag(version, "version")
-        self.compose.up(colour, version)
+        self.compose.up(colour, version, spec or {})
         # A fresh deploy is nobody's kept previous version.
         self.state.forget_kept(colour)
 

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from .blue_green import COLOURS, ColourState, DeployError, check_image_tag, other
+from .blue_green_spec import decode_spec, encode_spec, spec_changes
 from .k8s_conn import KUBERNETES_IMPORT_ERROR, ApiException, K8sConnectionError, k8s_client, reason_of
 from .k8s_conn import api_client_from as _api_client_from
 
@@ -34,10 +35,55 @@ ANNOTATION = "streamops.io/"
 HISTORY = ANNOTATION + "blue-green-history"
 VERSION = ANNOTATION + "version"
 KEEP_UNTIL = ANNOTATION + "keep-until"
+# On the pod template: the spec (env, resources) the module gave the app container, so it rolls out with it.
+SPEC = ANNOTATION + "spec"
 VERSION_LABEL = "app.kubernetes.io/version"
 FATAL_WAITING = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName", "CrashLoopBackOff",
                  "CreateContainerConfigError", "CreateContainerError", "RunContainerError")
 LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+
+
+def spec_patch(container: dict[str, Any], previous: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """The strategic-merge patch of one container (serialized, camelCase) from the ``previous`` spec to ``spec``.
+
+    Variables of ``spec`` are set (a ``valueFrom`` of the same name goes); those only ``previous`` set are
+    deleted; the resources become exactly ``spec``'s, and are cleared when only ``previous`` had some.
+    """
+    patch: dict[str, Any] = {}
+    wanted = spec.get("env") or {}
+    gone = sorted(set(previous.get("env") or {}) - set(wanted))
+    present = {item.get("name"): item for item in container.get("env") or []}
+    env = [{"name": name, "value": value} for name, value in sorted(wanted.items())]
+    # A variable the manifest fills from a field or secret becomes the plain value.
+    env = [{**item, "valueFrom": None} if (present.get(item["name"]) or {}).get("valueFrom") else item
+           for item in env]
+    env += [{"name": name, "$patch": "delete"} for name in gone if name in present]
+    if env:
+        patch["env"] = env
+    if spec.get("resources") or previous.get("resources"):
+        now = container.get("resources") or {}
+        desired = spec.get("resources") or {}
+        resources = {}
+        for part in ("requests", "limits"):
+            values = {key: None for key in now.get(part) or {}}
+            values.update(desired.get(part) or {})
+            if values:
+                resources[part] = values
+        if resources:
+            patch["resources"] = resources
+    return patch
+
+
+def with_spec(container: dict[str, Any], previous: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """The whole container (serialized) with ``spec`` in place of ``previous``: what ``spec_patch`` makes of it."""
+    wanted = spec.get("env") or {}
+    dropped = set(previous.get("env") or {}) | set(wanted)
+    env = [item for item in container.get("env") or [] if item.get("name") not in dropped]
+    env += [{"name": name, "value": value} for name, value in sorted(wanted.items())]
+    changed = {**container, "env": env}
+    if spec.get("resources") or previous.get("resources"):
+        changed["resources"] = copy.deepcopy(spec.get("resources") or {})
+    return changed
 
 
 def api_client_from(kubeconfig: str | None, context: str | None) -> Any:
@@ -104,6 +150,11 @@ class K8sPlatform:
         return image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else None
 
     @staticmethod
+    def spec_of(deployment: Any) -> dict[str, Any]:
+        """The spec the module gave the app container, from the pod template ({} when none)."""
+        return decode_spec((deployment.spec.template.metadata.annotations or {}).get(SPEC))
+
+    @staticmethod
     def rolled_out(deployment: Any) -> bool:
         status, wanted = deployment.status, deployment.spec.replicas or 0
         return (wanted > 0 and (status.observed_generation or 0) >= (deployment.metadata.generation or 0)
@@ -122,7 +173,8 @@ class K8sPlatform:
                 colour, exists=True, version=self.version_of(deployment), ready=self.rolled_out(deployment),
                 replicas=deployment.spec.replicas or 0,
                 keep_until=(deployment.metadata.annotations or {}).get(KEEP_UNTIL),
-                detail=f"{status.ready_replicas or 0}/{deployment.spec.replicas or 0} ready")
+                detail=f"{status.ready_replicas or 0}/{deployment.spec.replicas or 0} ready",
+                spec=self.spec_of(deployment))
         return states
 
     def active(self) -> str | None:
@@ -130,7 +182,7 @@ class K8sPlatform:
         colour = selector.get(self.colour_label)
         return colour if colour in COLOURS else None
 
-    def plan(self, colour: str, version: str) -> list[str]:
+    def plan(self, colour: str, version: str, spec: dict[str, Any] | None = None) -> list[str]:
         existing = self.deployment(colour)
         source = existing if existing is not None else self.deployment(other(colour))
         if source is None:
@@ -138,25 +190,32 @@ class K8sPlatform:
         # The deploy changes this container's image: a missing one fails here, before anything changes.
         self.container_of(source)
         verb = "update" if existing is not None else "create (copied from the other colour)"
-        return [f"Deployment {self.namespace}/{self.name(colour)}: {verb}, image {self.image}:{version}",
+        changes = spec_changes(self.spec_of(source), spec or {})
+        tuned = f", container {self.container}: {changes}" if changes else ""
+        return [f"Deployment {self.namespace}/{self.name(colour)}: {verb}, image {self.image}:{version}{tuned}",
                 f"Service {self.namespace}/{self.service}: selector {self.colour_label}={colour}"]
 
     # ----------------------------------------------------------------- acting
 
-    def deploy(self, colour: str, version: str) -> None:
+    def deploy(self, colour: str, version: str, spec: dict[str, Any] | None = None) -> None:
         image = f"{self.image}:{check_image_tag(version, 'version')}"
+        spec = spec or {}
         label = version if LABEL_VALUE.match(version) else None
         existing = self.deployment(colour)
         source = self.deployment(other(colour))
         replicas = max(1, (source.spec.replicas or 0) if source is not None else 0,
                        (existing.spec.replicas or 0) if existing is not None else 0)
+        recorded = encode_spec(spec) if spec else None
         if existing is not None:
-            containers = [{"name": c.name, "image": image} if c.name == self.container else {"name": c.name}
+            serialize = self.apps.api_client.sanitize_for_serialization
+            app_container = {**spec_patch(serialize(self.container_of(existing)), self.spec_of(existing), spec),
+                             "name": self.container, "image": image}
+            containers = [app_container if c.name == self.container else {"name": c.name}
                           for c in existing.spec.template.spec.containers]
-            self.container_of(existing)
             patch = {"metadata": {"annotations": {VERSION: version, KEEP_UNTIL: None}},
                      "spec": {"replicas": replicas, "template": {
-                         "metadata": {"labels": {VERSION_LABEL: label}, "annotations": {VERSION: version}},
+                         "metadata": {"labels": {VERSION_LABEL: label},
+                                      "annotations": {VERSION: version, SPEC: recorded}},
                          "spec": {"containers": containers}}}}
             self.call(f"updating Deployment {self.name(colour)}", self.apps.patch_namespaced_deployment,
                       self.name(colour), self.namespace, patch)
@@ -169,17 +228,22 @@ class K8sPlatform:
                              "labels": {**(body["metadata"].get("labels") or {}), self.colour_label: colour},
                              "annotations": {VERSION: version}},
                 "spec": copy.deepcopy(body["spec"])}
-        spec = body["spec"]
-        spec["replicas"] = replicas
-        spec["selector"]["matchLabels"][self.colour_label] = colour
-        template = spec["template"]["metadata"]
+        deployment_spec = body["spec"]
+        deployment_spec["replicas"] = replicas
+        deployment_spec["selector"]["matchLabels"][self.colour_label] = colour
+        template = deployment_spec["template"]["metadata"]
         template["labels"] = {**(template.get("labels") or {}), self.colour_label: colour}
         if label:
             template["labels"][VERSION_LABEL] = label
+        previous = decode_spec((template.get("annotations") or {}).get(SPEC))
         template["annotations"] = {**(template.get("annotations") or {}), VERSION: version}
-        for container in spec["template"]["spec"]["containers"]:
+        template["annotations"].pop(SPEC, None)
+        if recorded:
+            template["annotations"][SPEC] = recorded
+        containers = deployment_spec["template"]["spec"]["containers"]
+        for position, container in enumerate(containers):
             if container["name"] == self.container:
-                container["image"] = image
+                containers[position] = {**with_spec(container, previous, spec), "image": image}
         self.call(f"creating Deployment {self.name(colour)}", self.apps.create_namespaced_deployment,
                   self.namespace, body)
 

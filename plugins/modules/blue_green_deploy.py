@@ -37,6 +37,8 @@ description:
     Service; a state file beside the compose project).
   - Traffic moves only inside a maintenance window (O(windows)) or with an emergency approval (O(emergency)).
     A security patch is a deploy of the patched image through the same gates.
+  - O(spec) tunes the app container (environment, resources) through the same path; the version and the spec
+    deploy together, the same version with another spec is a deploy, and a rollback restores both.
 extends_documentation_fragment:
   - streamops.maintenance.attributes
   - streamops.maintenance.window_guard
@@ -48,10 +50,12 @@ attributes:
         gets traffic) and changes nothing. It validates every option and refuses what a real run would refuse.
   diff_mode:
     support: partial
-    details: The traffic move, as before and after.
+    details: The traffic move, as before and after, and the idle colour's spec (env variables with their values,
+      resources) before and after when a spec is deployed or recorded.
   idempotent:
     support: full
-    details: Deploying the version that already has the traffic reports C(changed=false); so does a rollback to the
+    details: Deploying the version (with the O(spec)) that already has the traffic reports C(changed=false); so does a
+      rollback to the
       O(to_version) that has it, and a rollback without O(to_version) right after a rollback.
 options:
   state:
@@ -83,6 +87,35 @@ options:
       - For O(state=rolled_back), the version to go back to; the kept previous one when unset. An image tag, as
         O(version).
     type: str
+  spec:
+    description:
+      - For O(state=deployed), the tuning of the app container deployed with O(version) to the idle colour, through
+        the readiness, smoke, switch and post-switch checks of a deploy. It replaces the spec of the previous deploy
+        to that colour (a variable only that one set is removed). Unset or V({}), no tuning.
+      - The spec is recorded on what runs (the pod template annotation C(streamops.io/spec); the container label
+        C(io.streamops.blue-green.spec)) and in the history, so O(state=rolled_back) restores the previous version
+        and its spec, and O(state=status) shows each colour's spec.
+      - On O(platform=compose) the spec is an override file C(.streamops-blue-green-<app>-<colour>.override.yml)
+        in O(compose.project_dir), given to compose after O(compose.compose_file), for the app's service
+        (O(compose.service)).
+    type: dict
+    suboptions:
+      env:
+        description:
+          - Environment variables of the app container, name to value (names C([A-Za-z_][A-Za-z0-9_]*); values
+            strings, quote numbers). They are added to (or replace) those the Deployment or compose file sets.
+          - Values are shown in the diff, the plan and the history. Secrets belong in Kubernetes Secrets or
+            env files, not here.
+          - On O(platform=compose), E(APP_IMAGE), E(APP_VERSION), E(APP_PORT) and E(APP_COLOUR) are the module's.
+        type: dict
+      resources:
+        description:
+          - "O(platform=kubernetes): C({requests: {cpu, memory}, limits: {cpu, memory}}), Kubernetes quantities
+            (C(500m), C(0.5), C(256Mi)); they replace the container's resources."
+          - "O(platform=compose): C({limits: {cpus, memory}}), mapped to the service's C(cpus) and C(mem_limit)
+            (C(0.5), C(256m))."
+          - An unknown key or an unparsable quantity (C(12 GB)) fails before anything changes.
+        type: dict
   ready_timeout:
     description: Seconds to wait for the idle colour to be ready before giving up (traffic does not move).
     type: int
@@ -198,6 +231,9 @@ options:
       state_file:
         description: Where the history is kept; C(.streamops-blue-green-<app>.json) in the project dir by default.
         type: path
+      service:
+        description: The app's service in the compose file, which O(spec) tunes; the file's only service by default.
+        type: str
 seealso:
   - module: streamops.maintenance.maintenance_window
 """
@@ -255,6 +291,23 @@ EXAMPLES = r"""
       - {path: /health}
     windows: "{{ maintenance_windows }}"
 
+- name: Tune the JVM and the resources of stream-api through the same blue/green path
+  streamops.maintenance.blue_green_deploy:
+    state: deployed
+    platform: kubernetes
+    app: stream-api
+    image: registry.internal/stream-api
+    version: "2026.11.2"
+    spec:
+      env: {JAVA_OPTS: "-Xms512m -Xmx1g -XX:+UseG1GC"}
+      resources:
+        requests: {cpu: 500m, memory: 1Gi}
+        limits: {cpu: "2", memory: 1536Mi}
+    kubernetes: {namespace: stream-systems, port_name: http}
+    smoke_checks:
+      - {path: /health}
+    windows: "{{ maintenance_windows }}"
+
 - name: Where is the traffic?
   streamops.maintenance.blue_green_deploy:
     state: status
@@ -270,7 +323,8 @@ records:
     - The result records (see C(docs/records.md)). For O(state=deployed) and O(state=rolled_back), first the
       change itself, name C(<app> <version>), action V(deploy) or V(rollback), status V(done), V(planned)
       (check mode), V(unchanged) or V(failed), C(before) and C(after) with C(colour) and C(version) (C(after)
-      is the plan's target in check mode, where the traffic is after a failure).
+      is the plan's target in check mode, where the traffic is after a failure), and C(spec) when a spec is
+      deployed or the live colour has one.
     - Then one record per step, name C(<app>-<colour>), action the step (V(deployed), V(ready), V(migration),
       V(switched), V(switched back), V(migration rollback), V(retired)), status V(done), V(ok) or V(failed),
       with its C(seconds).
@@ -280,7 +334,7 @@ records:
       action V(live), C(after) with C(colour), C(version) and C(ready); V(ok) when the colour with the traffic
       runs the expected version and is ready, else V(failed) and the task fails.
     - For O(state=status), one record per colour, name C(<app>-<colour>), action V(status), status V(ok),
-      C(after) with C(exists), C(version), C(ready), C(replicas), C(keep_until) and C(live).
+      C(after) with C(exists), C(version), C(ready), C(replicas), C(keep_until), C(live) and C(spec).
   returned: always
   type: list
   elements: dict
@@ -317,8 +371,19 @@ version_after:
   description: Version live now (null after a failure; see RV(active_after)).
   returned: state deployed or rolled_back
   type: str
+spec_before:
+  description: Spec of the colour that had the traffic before (V({}) for none).
+  returned: state deployed or rolled_back
+  type: dict
+spec_after:
+  description: Spec live now (null after a failure).
+  returned: state deployed or rolled_back
+  type: dict
 plan:
-  description: From (colour, version), to (colour, version), and the changes, in order (empty when nothing would move).
+  description:
+    - From (colour, version), to (colour, version), and the changes, in order (empty when nothing would move).
+    - When a spec is in play, C(from) and C(to) have C(spec) too, and C(spec) holds the idle colour's spec
+      C(before) and C(after), the C(live) one, and the C(changes) from the live spec in one line.
   returned: state deployed or rolled_back
   type: dict
 active:
@@ -364,6 +429,10 @@ def argument_spec() -> dict:
         keep_previous_for=dict(type="str"),
         deployed_by=dict(type="str"),
         reason=dict(type="str"),
+        spec=dict(type="dict", options=dict(
+            env=dict(type="dict"),
+            resources=dict(type="dict"),
+        )),
         kubernetes=dict(type="dict", options=dict(
             kubeconfig=dict(type="path"),
             context=dict(type="str"),
@@ -384,6 +453,7 @@ def argument_spec() -> dict:
             front_url=dict(type="str"),
             docker_host=dict(type="str"),
             state_file=dict(type="path"),
+            service=dict(type="str"),
         )),
     )
     return spec

@@ -536,3 +536,65 @@ def test_a_rollback_without_history_checks_a_healthy_kept_version_then_switches(
     failed, status = run_module(stack, capsys, state="status")
     assert [(e["action"], e["version"], e["result"]) for e in status["history"]] == [
         ("rollback", "v2", "switching"), ("rollback", "v2", "live")]
+
+
+# --------------------------------------------------------------------------- tuning: env and resource limits
+
+
+def app_container(stack: Stack, colour: str) -> dict:
+    """The engine's view (docker inspect) of the colour's app container."""
+    (container,) = stack.engine.client().containers.list(
+        all=True, filters={"label": f"{PROJECT_LABEL}={stack.app}-{colour}"})
+    return container.attrs
+
+
+def front_tuning(stack: Stack) -> str:
+    status, body = get(stack.nginx.url + "/tuning")
+    assert status == 200, f"front answered {status}: {body}"
+    return body
+
+
+def test_a_spec_goes_through_the_blue_green_path_and_a_rollback_restores_it(
+        stack: Stack, capsys: pytest.CaptureFixture) -> None:
+    assert not run_module(stack, capsys, state="deployed", version="v1")[0]
+    fast = {"env": {"TUNING": "fast"}, "resources": {"limits": {"cpus": "0.5", "memory": "64m"}}}
+    failed, planned = run_module(stack, capsys, state="deployed", version="v1", spec=fast,
+                                 _ansible_check_mode=True, _ansible_diff=True)
+    assert not failed and planned["changed"] and stack.container_ids("green") == [], planned["msg"]
+    assert planned["diff"]["after"].splitlines()[1:] == [
+        "green env TUNING=fast", "green resources limits.cpus=0.5", "green resources limits.memory=64m"]
+
+    # The same version with a spec is a deploy: green gets it, passes readiness and smoke, then the traffic.
+    failed, result = run_module(stack, capsys, state="deployed", version="v1", spec=fast)
+    assert not failed and result["active_after"] == "green", result["msg"]
+    assert stack.front() == "v1" and front_tuning(stack) == "fast"
+    green = app_container(stack, "green")
+    assert "TUNING=fast" in green["Config"]["Env"]
+    assert (green["HostConfig"]["Memory"], green["HostConfig"]["NanoCpus"]) == (64 * 1024 * 1024, 500_000_000)
+    failed, again = run_module(stack, capsys, state="deployed", version="v1", spec=fast)
+    assert not failed and again["changed"] is False, again["msg"]
+
+    # A spec whose container never gets healthy never gets traffic.
+    failed, result = run_module(stack, capsys, state="deployed", version="v1", spec={"env": {"TUNING": "never-ready"}})
+    assert failed and "did not become ready" in result["msg"] and "unhealthy" in result["msg"], result["msg"]
+    assert front_tuning(stack) == "fast" and stack.platform.active() == "green"
+
+    # No spec: blue runs the compose file alone again (its override file goes), then the rollback restores green's.
+    failed, result = run_module(stack, capsys, state="deployed", version="v2")
+    assert not failed and stack.front() == "v2" and front_tuning(stack) == "", result["msg"]
+    blue = app_container(stack, "blue")
+    assert not any(item.startswith("TUNING=") for item in blue["Config"]["Env"]) and blue["HostConfig"]["Memory"] == 0
+    assert not Path(stack.platform.compose.override_file("blue")).exists()
+    failed, result = run_module(stack, capsys, state="rolled_back")
+    assert not failed and result["version_after"] == "v1" and result["spec_after"] == normalized(fast), result["msg"]
+    assert stack.front() == "v1" and front_tuning(stack) == "fast"
+    failed, status = run_module(stack, capsys, state="status")
+    assert status["colours"]["green"]["spec"] == normalized(fast) and status["colours"]["blue"]["spec"] == {}
+
+
+def normalized(spec: dict) -> dict:
+    from ansible_collections.streamops.maintenance.plugins.module_utils.blue_green_spec import (  # noqa: PLC0415
+        normalize_spec,
+    )
+
+    return normalize_spec(spec, "compose")

@@ -34,7 +34,11 @@ DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # The lab's own stream-api app: it picks its behaviour from its version label (all tags are the
 # same busybox image): "never-ready" serves nothing, "smoke-fail" serves a wrong /version, "smoke500"
 # answers /health with HTTP 500 (its readiness probe asks /ready, which it passes).
-APP = STREAM_API_SCRIPT
+# Here it also answers /tuning with $TUNING (a variable a deploy's spec sets) and is never ready when that
+# holds "never-ready": the spec goes through the same gates as a version.
+APP = ('case "${TUNING:-}" in *never-ready*) exec sleep 3600;; esac\n'
+       + STREAM_API_SCRIPT.replace("exec httpd", 'echo "${TUNING:-}" > /www/tuning\nexec httpd', 1))
+assert "/www/tuning" in APP, "lab/k8s/control.py STREAM_API_SCRIPT no longer starts httpd with `exec httpd`"
 MANIFEST = Template("""
 apiVersion: apps/v1
 kind: Deployment
@@ -361,3 +365,58 @@ def test_a_rollback_without_history_checks_a_healthy_kept_version_then_switches(
     assert service(k8s_cluster, ns)[0]["color"] == "green"
     failed, status = run(k8s_cluster, estate, capsys, state="status")
     assert [(e["action"], e["result"]) for e in status["history"]] == [("rollback", "switching"), ("rollback", "live")]
+
+
+# --------------------------------------------------------------------------- tuning: env and resources
+
+
+def app_container(k8s_cluster, namespace, colour):
+    deployment = json.loads(k8s_cluster.kubectl("get", "deployment", f"bgapp-{colour}", "-o", "json",
+                                                namespace=namespace))
+    return next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "bgapp")
+
+
+def front_tuning(k8s_cluster, namespace):
+    return sorted({get(f"http://{ip}:{port}/tuning") for ip, port in endpoints(k8s_cluster, namespace)})
+
+
+def test_a_spec_goes_through_the_blue_green_path_and_a_rollback_restores_it(k8s_cluster, estate, capsys):
+    ns = estate["namespace"]
+    fast = {"env": {"TUNING": "fast"},
+            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}}}
+    failed, planned = run(k8s_cluster, estate, capsys, state="deployed", version="v1", spec=fast,
+                          _ansible_check_mode=True, _ansible_diff=True)
+    assert not failed and planned["changed"] and planned["plan"]["spec"]["changes"].startswith("+env TUNING=fast")
+    assert "green env TUNING=fast" in planned["diff"]["after"] and "limits.memory=64Mi" in planned["diff"]["after"]
+    assert front_versions(k8s_cluster, ns) == ["v1"]
+    assert "TUNING" not in {item["name"] for item in app_container(k8s_cluster, ns, "green")["env"]}
+
+    # The same version with a spec is a deploy: to green, through readiness and smoke, then the switch.
+    failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v1", spec=fast)
+    assert not failed and result["active_after"] == "green" and result["spec_after"]["env"] == {"TUNING": "fast"}, result
+    assert front_versions(k8s_cluster, ns) == ["v1"] and front_tuning(k8s_cluster, ns) == ["fast"]
+    green = app_container(k8s_cluster, ns, "green")
+    assert {"name": "TUNING", "value": "fast"} in green["env"]
+    assert green["resources"] == fast["resources"]
+    failed, again = run(k8s_cluster, estate, capsys, state="deployed", version="v1", spec=fast)
+    assert not failed and again["changed"] is False, again["msg"]
+
+    # A spec whose pods never get ready never gets traffic.
+    failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v1", ready_timeout=8,
+                         spec={"env": {"TUNING": "never-ready"}})
+    assert failed and "did not become ready" in result["msg"] and "traffic stays on green" in result["msg"]
+    assert front_tuning(k8s_cluster, ns) == ["fast"]
+
+    # Another spec goes live on blue (the never-ready one replaced), then the rollback restores green's.
+    failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v2", spec={"env": {"TUNING": "slow"}})
+    assert not failed and front_tuning(k8s_cluster, ns) == ["slow"] and front_versions(k8s_cluster, ns) == ["v2"]
+    blue = app_container(k8s_cluster, ns, "blue")
+    assert {"name": "TUNING", "value": "slow"} in blue["env"] and not blue.get("resources")
+    failed, result = run(k8s_cluster, estate, capsys, state="rolled_back")
+    assert not failed and result["version_after"] == "v1" and result["spec_after"] == result["records"][0]["after"]["spec"]
+    assert front_tuning(k8s_cluster, ns) == ["fast"] and front_versions(k8s_cluster, ns) == ["v1"]
+    failed, status = run(k8s_cluster, estate, capsys, state="status")
+    assert status["colours"]["green"]["spec"]["env"] == {"TUNING": "fast"}
+    assert status["colours"]["blue"]["spec"] == {"env": {"TUNING": "slow"}}
+    assert [e.get("spec", {}).get("env") for e in status["history"] if e["result"] == "live"] == [
+        {"TUNING": "fast"}, {"TUNING": "slow"}, {"TUNING": "fast"}]

@@ -5,6 +5,8 @@
 #            HTTP 500 when it contains "smoke500": ready, but its own health check fails)
 #   /version the version ("broken" when it contains "smoke-fail")
 #   /colour  blue or green
+#   /tuning  ${TUNING}: a variable blue_green_deploy's spec sets, read back through the front
+#            (the app is never ready when it contains "never-ready", as for a version)
 # and exits 3 at once when the version contains "crash".
 : "${APP_PORT:?APP_PORT must be set}" "${APP_VERSION:?APP_VERSION must be set}" "${APP_COLOUR:?APP_COLOUR must be set}"
 
@@ -14,7 +16,7 @@ esac
 
 www=/tmp/www
 mkdir -p "$www"
-case "$APP_VERSION" in
+case "$APP_VERSION ${TUNING:-}" in
     *never-ready*) ;;
     *smoke500*)
         printf 'ok' >"$www/ready"
@@ -31,6 +33,7 @@ case "$APP_VERSION" in
     *) printf '%s' "$APP_VERSION" >"$www/version" ;;
 esac
 printf '%s' "$APP_COLOUR" >"$www/colour"
+printf '%s' "${TUNING:-}" >"$www/tuning"
 
 busybox httpd -f -p "127.0.0.1:${APP_PORT}" -h "$www" &
 pid=$!

@@ -18,8 +18,16 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.blue_green i
     parse_checks,
     passed_checks,
 )
-from ansible_collections.streamops.maintenance.plugins.module_utils.blue_green_runner import validate
+from ansible_collections.streamops.maintenance.plugins.module_utils.blue_green_runner import plan_diff, validate
+from ansible_collections.streamops.maintenance.plugins.module_utils.blue_green_spec import (
+    SpecError,
+    normalize_spec,
+    spec_changes,
+    spec_of_version,
+)
+from ansible_collections.streamops.maintenance.plugins.module_utils.compose_project import SPEC_LABEL, override_of
 from ansible_collections.streamops.maintenance.plugins.module_utils.errors import WindowClosedError
+from ansible_collections.streamops.maintenance.plugins.module_utils.platform_k8s import spec_patch, with_spec
 from ansible_collections.streamops.maintenance.plugins.module_utils.records import WINDOW_KEYS, result_problems
 from ansible_collections.streamops.maintenance.plugins.module_utils.window import guard_from_params
 
@@ -42,12 +50,12 @@ class MemoryPlatform:
     def active(self):
         return self.traffic
 
-    def plan(self, colour, version):
+    def plan(self, colour, version, spec=None):
         return [f"{colour} -> {version}"]
 
-    def deploy(self, colour, version):
+    def deploy(self, colour, version, spec=None):
         self.log.append(("deploy", colour, version))
-        self.states[colour] = ColourState(colour, True, version, False, 1)
+        self.states[colour] = ColourState(colour, True, version, False, 1, spec=dict(spec or {}))
 
     def wait_ready(self, colour, version, timeout):
         if self.ready_fails:
@@ -340,7 +348,7 @@ def test_status_has_one_record_per_colour():
     assert [(r["name"], r["action"], r["status"], r["after"]["live"]) for r in status["records"]] == [
         ("api-blue", "status", "ok", True), ("api-green", "status", "ok", False)]
     assert status["records"][1]["after"] == {"exists": True, "version": "v2", "ready": True, "replicas": 1,
-                                             "keep_until": None, "live": False}
+                                             "keep_until": None, "live": False, "spec": {}}
 
 
 # --------------------------------------------------------------------------- rollback to a known-good version only
@@ -403,3 +411,118 @@ def test_the_version_check_joins_the_smoke_and_post_switch_checks():
     # The memory platform has no URL to ask: the added check is what fails.
     assert outcome.failed and "smoke checks on green failed: version (no target to check" in outcome.msg
     assert ("smoke", "failed") in actions(outcome) and platform.traffic == "blue"
+
+
+# --------------------------------------------------------------------------- the app container's spec
+
+JVM = {"env": {"JAVA_OPTS": "-Xmx1g"}, "resources": {"limits": {"memory": "1Gi"}}}
+
+
+def test_the_normal_form_has_strings_and_no_empty_parts():
+    assert normalize_spec(None, "kubernetes") == {} == normalize_spec({"env": None, "resources": None}, "compose")
+    assert normalize_spec({"env": {"WORKERS": 4, "A": "x"}, "resources": {"requests": {"cpu": "250m"}, "limits": {}}},
+                          "kubernetes") == {"env": {"A": "x", "WORKERS": "4"}, "resources": {"requests": {"cpu": "250m"}}}
+    assert normalize_spec({"resources": {"limits": {"cpus": 0.5, "memory": "64m"}}}, "compose") == {
+        "resources": {"limits": {"cpus": "0.5", "memory": "64m"}}}
+
+
+@pytest.mark.parametrize("spec, platform, message", [
+    ({"env": {"1BAD": "x"}}, "kubernetes", "spec.env name '1BAD' is not an environment variable name"),
+    ({"env": {"JAVA-OPTS": "x"}}, "compose", "'JAVA-OPTS'"),
+    ({"env": {"DEBUG": True}}, "kubernetes", "spec.env.DEBUG True must be a string"),
+    ({"env": {"APP_VERSION": "x"}}, "compose", "'APP_VERSION' is set by the module"),
+    ({"resources": {"limits": {"memory": "12 GB"}}}, "kubernetes", "spec.resources.limits.memory '12 GB' is not"),
+    ({"resources": {"limits": {"memory": "12 GB"}}}, "compose", "spec.resources.limits.memory '12 GB' is not"),
+    ({"resources": {"limits": {"cpus": "0"}}}, "compose", "spec.resources.limits.cpus '0' is not"),
+    ({"resources": {"requests": {"memory": "1g"}}}, "compose", "unknown key(s) requests for platform compose"),
+    ({"resources": {"limits": {"gpu": 1}}}, "kubernetes", "unknown key(s) gpu"),
+    ({"resources": {"limits": {"cpus": "1"}}}, "kubernetes", "unknown key(s) cpus"),
+    ({"image": "x"}, "kubernetes", "spec: unknown key(s) image"),
+])
+def test_a_bad_spec_is_named(spec, platform, message):
+    with pytest.raises(SpecError) as caught:
+        normalize_spec(spec, platform)
+    assert message in caught.value.msg
+
+
+def test_the_module_refuses_a_spec_for_a_rollback():
+    with pytest.raises(Exception, match="spec is for state deployed"):
+        validate({"state": "rolled_back", "platform": "kubernetes", "ready_timeout": 300, "spec": {"env": {"A": "1"}}})
+
+
+def test_the_same_version_with_another_spec_is_a_deploy_and_the_same_spec_is_not():
+    platform = MemoryPlatform()
+    tuned = BlueGreen(platform, None, options(version="v1", spec=JVM), check_mode=False).deploy("v1")
+    assert not tuned.failed and tuned.changed and platform.traffic == "green", tuned.msg
+    assert platform.states["green"].spec == JVM and tuned.spec_before == {} and tuned.spec_after == JVM
+    assert tuned.records[0]["after"] == {"colour": "green", "version": "v1", "spec": JVM}
+    assert result_problems(result_of(tuned)) == []
+    again = BlueGreen(platform, None, options(version="v1", spec=JVM), check_mode=False).deploy("v1")
+    assert not again.changed and again.records[0]["status"] == "unchanged", again.msg
+    live = [entry for entry in platform.entries if entry["result"] == "live"][-1]
+    assert live["spec"] == JVM and live["from_spec"] == {}
+
+
+def test_check_mode_plans_and_diffs_the_idle_colours_spec():
+    platform = MemoryPlatform()
+    outcome = BlueGreen(platform, None, options(spec=JVM), check_mode=True).deploy("v2")
+    assert outcome.changed and platform.log == []
+    assert outcome.plan["spec"] == {"colour": "green", "before": {}, "after": JVM, "live": {},
+                                    "changes": "+env JAVA_OPTS=-Xmx1g, +resources limits.memory=1Gi"}
+    diff = plan_diff(outcome.plan)
+    assert diff["before"] == "traffic: blue (v1)\n"
+    assert diff["after"] == "traffic: green (v2)\ngreen env JAVA_OPTS=-Xmx1g\ngreen resources limits.memory=1Gi\n"
+    assert result_problems(result_of(outcome), check_mode=True) == []
+
+
+def test_a_rollback_restores_the_previous_version_and_spec():
+    platform = MemoryPlatform()
+    assert not BlueGreen(platform, None, options(spec=JVM), check_mode=False).deploy("v2").failed
+    smaller = {"env": {"JAVA_OPTS": "-Xmx512m"}}
+    assert not BlueGreen(platform, None, options(spec=smaller), check_mode=False).deploy("v2").failed
+    assert platform.traffic == "blue" and platform.states["blue"].spec == smaller
+    back = BlueGreen(platform, None, options(version=None), check_mode=False).rollback()
+    assert not back.failed and platform.traffic == "green" and back.spec_after == JVM, back.msg
+    # Named, a version no colour runs any more is deployed again with the spec it last went live with.
+    platform.states["green"] = type(platform.states["green"])("green", True, "v3", True, 1)
+    platform.entries.append({"action": "deploy", "version": "v3", "colour": "green", "result": "live",
+                             "from_colour": "blue", "from_version": "v2", "spec": {}, "from_spec": smaller})
+    platform.traffic = "green"
+    again = BlueGreen(platform, None, options(version=None, to_version="v2"), check_mode=False).rollback()
+    assert not again.failed and platform.states["blue"].spec == smaller, again.msg
+
+
+def test_history_written_before_specs_still_decides():
+    old = [{"action": "deploy", "version": "v2", "colour": "green", "result": "live", "from_colour": "blue",
+            "from_version": "v1"}]
+    assert passed_checks(old, "blue", "v1", {}) is True and passed_checks(old, "green", "v2", JVM) is True
+    new = [{**old[0], "spec": JVM, "from_spec": {}}]
+    assert passed_checks(new, "green", "v2", {}) is False and passed_checks(new, "green", "v2", JVM) is True
+    assert spec_of_version(old, "v1") == {} and spec_of_version(new, "v2") == JVM
+
+
+def test_spec_changes_name_what_comes_and_goes():
+    assert spec_changes({"env": {"A": "1", "B": "2"}}, {"env": {"A": "1", "C": "3"}}) == "+env C=3, -env B=2"
+    assert spec_changes(JVM, JVM) == ""
+
+
+def test_the_kubernetes_patch_sets_deletes_and_clears():
+    container = {"name": "app", "env": [{"name": "PORT", "value": "80"}, {"name": "OLD", "value": "1"},
+                                        {"name": "V", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}],
+                 "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}
+    previous = {"env": {"OLD": "1"}, "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}
+    spec = {"env": {"V": "2"}, "resources": {"requests": {"cpu": "100m"}}}
+    assert spec_patch(container, previous, spec) == {
+        "env": [{"name": "V", "value": "2", "valueFrom": None}, {"name": "OLD", "$patch": "delete"}],
+        "resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": None, "memory": None}}}
+    assert spec_patch(container, {}, {}) == {}
+    whole = with_spec(container, previous, spec)
+    assert whole["env"] == [{"name": "PORT", "value": "80"}, {"name": "V", "value": "2"}]
+    assert whole["resources"] == {"requests": {"cpu": "100m"}}
+
+
+def test_the_compose_override_escapes_dollars_and_maps_limits():
+    spec = {"env": {"OPTS": "-Dx=$HOME"}, "resources": {"limits": {"cpus": "0.5", "memory": "64m"}}}
+    override = override_of("web", spec)["services"]["web"]
+    assert override["environment"] == {"OPTS": "-Dx=$$HOME"} and override["cpus"] == 0.5
+    assert override["mem_limit"] == "64m" and "$$HOME" in override["labels"][SPEC_LABEL]
