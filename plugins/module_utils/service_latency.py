@@ -119,8 +119,8 @@ def judge(name: str, request_label: str, samples: Samples, limits: Limits, remed
     """One ``latency`` record: ``ok``, or ``breach`` over a p95 threshold or when the target stopped answering."""
     after = figures(samples, limits)
     measured = (f"{request_label} p50 {_ms(after['request_p50_ms'])}, p95 {_ms(after['request_p95_ms'])} "
-                f"(max {limits.max_p95_ms:g} ms); connect p50 {_ms(after['connect_p50_ms'])}, "
-                f"p95 {_ms(after['connect_p95_ms'])} (max {limits.max_connect_p95_ms:g} ms); "
+                f"(limit {limits.max_p95_ms:g} ms); connect p50 {_ms(after['connect_p50_ms'])}, "
+                f"p95 {_ms(after['connect_p95_ms'])} (limit {limits.max_connect_p95_ms:g} ms); "
                 f"{after['probes']} of {probes} probe(s)")
     if samples.error is not None:
         after["remedy"] = remedies.unreachable

@@ -290,7 +290,7 @@ records:
     - name: postgres 127.0.0.1:5432/streamsystems
       action: latency
       status: ok
-      detail: "SELECT 1 p50 0.08 ms, p95 0.12 ms (max 50 ms); connect p50 9.41 ms, p95 11.02 ms (max 250 ms);
+      detail: "SELECT 1 p50 0.08 ms, p95 0.12 ms (limit 50 ms); connect p50 9.41 ms, p95 11.02 ms (limit 250 ms);
         5 of 5 probe(s)"
       before: null
       after: {connect_p50_ms: 9.41, connect_p95_ms: 11.02, connect_max_ms: 11.02, request_p50_ms: 0.08,
@@ -299,8 +299,8 @@ records:
     - name: http active alarms API
       action: latency
       status: breach
-      detail: "GET p95 612.40 ms is over 500 ms (GET p50 320.11 ms, p95 612.40 ms (max 500 ms); connect p50 0.21 ms,
-        p95 0.30 ms (max 100 ms); 5 of 5 probe(s))"
+      detail: "GET p95 612.40 ms is over 500 ms (GET p50 320.11 ms, p95 612.40 ms (limit 500 ms); connect p50 0.21 ms,
+        p95 0.30 ms (limit 100 ms); 5 of 5 probe(s))"
       before: null
       after: {connect_p50_ms: 0.21, connect_p95_ms: 0.3, connect_max_ms: 0.3, request_p50_ms: 320.11,
               request_p95_ms: 612.4, max_ms: 612.4, probes: 5, threshold_ms: 500.0, connect_threshold_ms: 100.0,

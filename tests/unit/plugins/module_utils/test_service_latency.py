@@ -75,8 +75,8 @@ def test_within_thresholds_is_ok_with_every_figure():
     assert record["after"] == {"connect_p50_ms": 11.0, "connect_p95_ms": 30.0, "connect_max_ms": 30.0,
                                "request_p50_ms": 0.5, "request_p95_ms": 2.0, "max_ms": 2.0, "probes": 5,
                                "threshold_ms": 50, "connect_threshold_ms": 250}
-    assert record["detail"] == ("SELECT 1 p50 0.50 ms, p95 2.00 ms (max 50 ms); connect p50 11.00 ms, "
-                                "p95 30.00 ms (max 250 ms); 5 of 5 probe(s)")
+    assert record["detail"] == ("SELECT 1 p50 0.50 ms, p95 2.00 ms (limit 50 ms); connect p50 11.00 ms, "
+                                "p95 30.00 ms (limit 250 ms); 5 of 5 probe(s)")
 
 
 def test_a_slow_request_is_a_breach_naming_the_figure_and_the_threshold():
