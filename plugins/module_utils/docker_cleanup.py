@@ -177,16 +177,16 @@ def cleanup_settings(params: Mapping[str, Any]) -> CleanupSettings:
 
 @dataclass(frozen=True)
 class Protection:
-    """Image ``repository:tag`` (any repository when None) kept for ``reason``."""
+    """Image ``repository:tag`` (any repository when None; every tag when ``tag`` is None) kept for ``reason``."""
 
     repository: str | None
-    tag: str
+    tag: str | None
     reason: str
 
     def matches(self, repo_tags: Iterable[str]) -> bool:
         for ref in repo_tags:
             repository, tag = ref.rpartition(":")[::2]
-            if tag == self.tag and (self.repository is None or repository == self.repository):
+            if (self.tag is None or tag == self.tag) and (self.repository is None or repository == self.repository):
                 return True
         return False
 
@@ -227,8 +227,17 @@ def read_protections(sources: Iterable[BlueGreenSource], history_versions: int) 
     found: list[Protection] = []
     for source in sources:
         if not os.path.isfile(source.state_file):
+            # An app not yet deployed through blue_green_deploy (started by hand) has no state: with its repository
+            # named, every tag of it stays, which keeps whatever a rollback may need. Without one, or when the
+            # project directory itself is missing (a mistyped path), nothing tells what to keep.
+            if source.repository and os.path.isdir(os.path.dirname(source.state_file)):
+                found.append(Protection(source.repository, None,
+                                        f"every tag of {source.repository}: app {source.app} has no deploy history "
+                                        f"yet ({os.path.basename(source.state_file)} not found)"))
+                continue
             raise DockerCleanupError(msg=f"blue/green state of app {source.app} not found at {source.state_file}: "
-                                         "cannot tell which images a rollback needs, so nothing is removed")
+                                         "cannot tell which images a rollback needs, so nothing is removed (an app "
+                                         "not yet deployed by blue_green_deploy: name its image to keep all its tags)")
         try:
             state = StateFile(source.state_file).read()
         except DeployError as exc:

@@ -78,7 +78,9 @@ options:
         as tags of any repository.
       - Protected are the version of each kept colour, the live version and the versions of the last
         O(history_versions) history entries.
-      - A state file that is missing or cannot be read fails the task before anything is removed.
+      - A state file that is missing or cannot be read fails the task before anything is removed; except that an
+        app with C(image) whose C(project_dir) exists but holds no state file yet (never deployed by
+        M(streamops.maintenance.blue_green_deploy)) keeps every tag of that repository.
     type: list
     elements: dict
     default: []

@@ -213,3 +213,15 @@ def test_module_options_match_the_doc():
     assert set(own) == set(documented)
     for name, value in own.items():
         assert value.get("default") == documented[name].get("default"), name
+
+
+def test_an_app_never_deployed_by_the_module_keeps_every_tag_of_its_named_image(tmp_path):
+    # The lab's web app, like an app an operator started by hand, has no state file yet: with its image named, every
+    # tag of that repository stays; without one, or with a project directory that does not exist, nothing is removed.
+    named = [{"app": "web", "project_dir": str(tmp_path), "image": "reg/web"}]
+    found = read_protections(settings(blue_green=named).blue_green, 3)
+    assert [(p.repository, p.tag) for p in found] == [("reg/web", None)]
+    assert found[0].matches(["reg/web:0.9"]) and not found[0].matches(["reg/other:0.9"])
+    assert "no deploy history yet" in found[0].reason
+    with pytest.raises(DockerCleanupError, match="name its image"):
+        read_protections(settings(blue_green=[{**named[0], "project_dir": str(tmp_path / "typo")}]).blue_green, 3)
