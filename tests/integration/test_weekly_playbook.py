@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +27,19 @@ def _only_report(reports):
     return json.loads(files[0].read_text()), files[0].with_suffix(".md").read_text()
 
 
+def _received_mail(lab_services):
+    from lab.harness.smtp import SmtpServer  # noqa: PLC0415
+
+    smtp = lab_services["notify"]["smtp"]
+    server = SmtpServer(Path(smtp["mailbox"]).parent)
+    return server.messages()
+
+
+def _received_posts(lab_services):
+    webhook = lab_services["notify"]["webhook"]
+    return [json.loads(path.read_text()) for path in sorted(Path(webhook["received_dir"]).glob("*.json"))]
+
+
 def test_weekly_on_a_healthy_lab_writes_a_completed_report(tmp_path, lab_services):
     inventory = lab_inventory(tmp_path, lab_services)
     result = _run_weekly(inventory, tmp_path / "reports")
@@ -41,6 +55,14 @@ def test_weekly_on_a_healthy_lab_writes_a_completed_report(tmp_path, lab_service
     stream = report["hosts"]["stream-lab"]
     assert any(v.startswith("kubernetes-api: 127.0.0.1:") for v in stream["validation"]), stream["validation"]
     assert "Maintenance ID: MAINT-" in markdown and "### Validation" in markdown
+    # The completion notice really reached the lab's SMTP server and webhook receiver, naming the report's file.
+    maintenance_id = report["maintenance_id"]
+    mails = [m for m in _received_mail(lab_services) if maintenance_id in m["message"]["subject"]]
+    assert len(mails) == 1, [m["message"]["subject"] for m in _received_mail(lab_services)]
+    assert mails[0]["tls"] and "COMPLETED" in mails[0]["message"]["subject"]
+    assert f"{maintenance_id}.md" in mails[0]["message"].get_body(("plain",)).get_content()
+    posts = [p for p in _received_posts(lab_services) if maintenance_id in (p["json"] or {}).get("subject", "")]
+    assert len(posts) == 1, _received_posts(lab_services)
 
 
 def test_a_service_that_is_down_fails_the_run_and_the_report_says_which(tmp_path, lab_services):
