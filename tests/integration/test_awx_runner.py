@@ -125,7 +125,14 @@ def _mounts(lab: dict, job_root: Path) -> list[str]:
     data_dirs = [server["data_dir"] for server in lab.get("prometheus", {}).values()]
     # VitalStream's TLS front: the daily health check reads its certificate file (on the host, in production).
     tls_dir = str(Path(lab["tls"]["tls_nginx_cert_path"]).parent)
-    return ([f"{kube_dir}:{kube_dir}:ro", f"{socket}:{socket}", f"{job_root}:{job_root}", f"{tls_dir}:{tls_dir}:ro"]
+    # The CA of the lab's SMTP server, which the notification channel verifies STARTTLS with (in production the
+    # EE trusts the mail relay's CA, or the channel's ca_cert is a path the job can read).
+    smtp_ca_dir = str(Path(lab["notify"]["smtp"]["ca_cert"]).parent)
+    # The web app's compose project: the weekly Docker cleanup reads its blue/green state there (on the Docker host,
+    # where the module runs, in production).
+    web_project = lab["bluegreen"]["vitalstream"]["compose"]["project_dir"]
+    return ([f"{kube_dir}:{kube_dir}:ro", f"{socket}:{socket}", f"{job_root}:{job_root}", f"{tls_dir}:{tls_dir}:ro",
+             f"{smtp_ca_dir}:{smtp_ca_dir}:ro", f"{web_project}:{web_project}:ro"]
             + [f"{path}:{path}" for path in data_dirs])
 
 
