@@ -13,8 +13,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
@@ -24,6 +24,7 @@ from .records import make_record
 TCP_KEYS = {"name", "host", "port"}
 HTTP_KEYS = {"name", "url", "status", "count", "max", "contains"}
 BODY_LIMIT = 65536
+T = TypeVar("T")
 
 
 class EndpointError(MaintenanceError):
@@ -84,24 +85,31 @@ def tcp_record(check: Mapping[str, Any], timeout: float) -> dict[str, Any]:
                        seconds=elapsed)
 
 
-def fetch(url: str, timeout: float, validate_certs: bool) -> tuple[int, str]:
-    """(status, body) of a GET, an HTTP error status included; OSError when nothing answered."""
+def get(url: str, timeout: float, validate_certs: bool, read: Callable[[Any], T]) -> tuple[int, T]:
+    """(status, ``read(answer)``) of a GET, an HTTP error status included; OSError when nothing (or not HTTP)
+    answered. ``read`` takes the response (or the HTTPError, which is one) and returns what the caller keeps."""
     context = None
     if url.startswith("https:") and not validate_certs:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    # No proxy: a health check asks the service itself, never what a proxy variable points at.
+    # No proxy: a check asks the service itself, never what a proxy variable points at.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
     try:
         with opener.open(url, timeout=timeout) as response:  # noqa: S310 - the operator's own endpoint
-            return response.status, response.read(BODY_LIMIT).decode(errors="replace")
+            return response.status, read(response)
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(BODY_LIMIT).decode(errors="replace")
+        with exc:
+            return exc.code, read(exc)
     except urllib.error.URLError as exc:
         raise OSError(str(exc.reason)) from exc
     except http.client.HTTPException as exc:  # something answered, but not HTTP (a wrong port)
         raise OSError(f"not an HTTP answer: {type(exc).__name__}: {exc}".strip()) from exc
+
+
+def fetch(url: str, timeout: float, validate_certs: bool) -> tuple[int, str]:
+    """(status, body) of a GET, an HTTP error status included; OSError when nothing answered."""
+    return get(url, timeout, validate_certs, lambda answer: answer.read(BODY_LIMIT).decode(errors="replace"))
 
 
 def http_record(check: Mapping[str, Any], timeout: float, validate_certs: bool) -> dict[str, Any]:

@@ -12,19 +12,15 @@ full answer a client without keep-alive sees), so its connects are separate TCP 
 
 from __future__ import annotations
 
-import http.client
 import math
 import socket
-import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import pg, redis_conn
+from . import endpoints, pg, redis_conn
 from .errors import MaintenanceError
 from .records import make_record
 
@@ -331,29 +327,15 @@ def http_remedies(check: Mapping[str, Any]) -> Remedies:
     )
 
 
+def drain(answer: Any) -> None:
+    """Read the whole body: a request's latency is the time to its full answer."""
+    while answer.read(READ_CHUNK):
+        pass
+
+
 def fetch_status(url: str, timeout: float, validate_certs: bool) -> int:
     """The status of a GET whose whole body was read; OSError when nothing (or not HTTP) answered."""
-    context = None
-    if url.startswith("https:") and not validate_certs:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    # No proxy: the latency of the service itself, never of what a proxy variable points at.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
-    try:
-        with opener.open(url, timeout=timeout) as response:  # noqa: S310 - the operator's own endpoint
-            while response.read(READ_CHUNK):
-                pass
-            return response.status
-    except urllib.error.HTTPError as exc:
-        with exc:
-            while exc.read(READ_CHUNK):
-                pass
-        return exc.code
-    except urllib.error.URLError as exc:
-        raise OSError(str(exc.reason)) from exc
-    except http.client.HTTPException as exc:  # something answered, but not HTTP (a wrong port)
-        raise OSError(f"not an HTTP answer: {type(exc).__name__}: {exc}".strip()) from exc
+    return endpoints.get(url, timeout, validate_certs, drain)[0]
 
 
 def http_target(check: Mapping[str, Any], timeout: float) -> Target:
