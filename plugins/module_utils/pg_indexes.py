@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .pg import PgError, check_identifier, first_line, psycopg, qualified, split_table_name, sql
-from .pg_maintenance import RunSettings, Throughput, classify_failure
+from .pg_maintenance import Outcome, RunSettings, Throughput, classify_failure
 from .records import human_bytes, make_record
 from .window import WindowGuard, format_duration
 
@@ -268,21 +268,7 @@ def plan_index(conn: Any, spec: IndexSpec) -> IndexWork:
 # --------------------------------------------------------------------------- running
 
 
-@dataclass
-class IndexOutcome:
-    works: list[IndexWork] = field(default_factory=list)
-    executed: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    window: dict[str, Any] | None = None
-
-    def records(self) -> list[dict[str, Any]]:
-        return [work.record() for work in self.works]
-
-    def count(self, status: str) -> int:
-        return sum(work.status == status for work in self.works)
-
-
-def plan_indexes(conn: Any, specs: list[IndexSpec], outcome: IndexOutcome) -> None:
+def plan_indexes(conn: Any, specs: list[IndexSpec], outcome: Outcome) -> None:
     """Every spec compared with the catalog, before anything is built (bad input fails here)."""
     for spec in specs:
         try:
@@ -296,11 +282,11 @@ def plan_indexes(conn: Any, specs: list[IndexSpec], outcome: IndexOutcome) -> No
                               f"built: {first_line(exc)}") from exc
 
 
-def to_build(outcome: IndexOutcome) -> list[IndexWork]:
+def to_build(outcome: Outcome) -> list[IndexWork]:
     return [work for work in outcome.works if work.status == "pending"]
 
 
-def plan_builds(outcome: IndexOutcome, *, settings: RunSettings, guard: WindowGuard | None) -> None:
+def plan_builds(outcome: Outcome, *, settings: RunSettings, guard: WindowGuard | None) -> None:
     """Check mode: planned (or would skip, when a window is consulted and the estimate does not fit)."""
     throughput = Throughput(settings.initial_throughput)
     for work in to_build(outcome):
@@ -316,7 +302,7 @@ def plan_builds(outcome: IndexOutcome, *, settings: RunSettings, guard: WindowGu
                                                    f"{status.reason}")
 
 
-def run_builds(conn: Any, outcome: IndexOutcome, *, settings: RunSettings, guard: WindowGuard | None) -> None:
+def run_builds(conn: Any, outcome: Outcome, *, settings: RunSettings, guard: WindowGuard | None) -> None:
     """Build the indexes one at a time; each starts only when its estimate fits the window (when one is consulted)."""
     throughput = Throughput(settings.initial_throughput)
     pending = to_build(outcome)
@@ -346,7 +332,7 @@ def run_builds(conn: Any, outcome: IndexOutcome, *, settings: RunSettings, guard
             throughput.add(work.table_bytes, work.seconds or 0.0)
 
 
-def _drop(conn: Any, spec: IndexSpec, outcome: IndexOutcome) -> str | None:
+def _drop(conn: Any, spec: IndexSpec, outcome: Outcome) -> str | None:
     """DROP INDEX CONCURRENTLY; None when dropped, else why not."""
     statement = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(qualified(spec.schema, spec.name))
     try:
@@ -359,7 +345,7 @@ def _drop(conn: Any, spec: IndexSpec, outcome: IndexOutcome) -> str | None:
     return None
 
 
-def build_index(conn: Any, work: IndexWork, *, settings: RunSettings, outcome: IndexOutcome) -> None:
+def build_index(conn: Any, work: IndexWork, *, settings: RunSettings, outcome: Outcome) -> None:
     """Drop an invalid leftover, then CREATE INDEX CONCURRENTLY; a failed build's INVALID index is dropped at once."""
     spec = work.spec
     if work.plan == "rebuild":
@@ -396,7 +382,7 @@ def _build_failure(exc: Exception, settings: RunSettings) -> tuple[str, str]:
     return classify_failure(exc, settings)
 
 
-def _clean_up_failed_build(conn: Any, work: IndexWork, outcome: IndexOutcome) -> None:
+def _clean_up_failed_build(conn: Any, work: IndexWork, outcome: Outcome) -> None:
     """The build stopped after it wrote its catalog entry: drop the INVALID index it left, or say it is there."""
     spec = work.spec
     found = read_index(conn, spec.schema, spec.name)
@@ -413,7 +399,7 @@ def _clean_up_failed_build(conn: Any, work: IndexWork, outcome: IndexOutcome) ->
     work.state_after, work.measured_after = index_state(found), True
 
 
-def indexes_result(outcome: IndexOutcome, *, check_mode: bool, diff_mode: bool) -> dict[str, Any]:
+def indexes_result(outcome: Outcome, *, check_mode: bool, diff_mode: bool) -> dict[str, Any]:
     """The module result of create_indexes: records, msg, executed; failed when an index failed or was refused."""
     records = outcome.records()
     rebuilt = sum(w.plan == "rebuild" and w.status in ("done", "planned") for w in outcome.works)

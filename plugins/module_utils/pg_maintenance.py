@@ -128,7 +128,10 @@ class TableWork:
 
 @dataclass
 class Outcome:
-    works: list[TableWork] = field(default_factory=list)
+    """What a run did: its works (TableWork, or pg_indexes' IndexWork: each with ``status`` and ``record()``), the
+    statements executed, warnings and the window decision."""
+
+    works: list[Any] = field(default_factory=list)
     executed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     window: dict[str, Any] | None = None

@@ -21,7 +21,7 @@ from .pg import (
     split_table_name,
     sql,
 )
-from .pg_indexes import IndexOutcome, indexes_result, parse_index_specs, plan_builds, plan_indexes, run_builds, to_build
+from .pg_indexes import indexes_result, parse_index_specs, plan_builds, plan_indexes, run_builds, to_build
 from .pg_maintenance import (
     DISRUPTIVE,
     ROUTINE,
@@ -124,7 +124,7 @@ def run_pg_maintenance(params: dict[str, Any], *, check_mode: bool, diff_mode: b
 def _create_indexes(conn: Any, params: dict[str, Any], settings: RunSettings, guard: Any, *, check_mode: bool,
                     diff_mode: bool) -> dict[str, Any]:
     """Compare every wanted index with the catalog first (bad input fails here), then build what is missing."""
-    outcome = IndexOutcome()
+    outcome = Outcome()
     plan_indexes(conn, parse_index_specs(params["indexes"]), outcome)
     if check_mode:
         if guard is not None:

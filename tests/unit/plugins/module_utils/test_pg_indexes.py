@@ -5,7 +5,7 @@ import pytest
 
 from ansible_collections.streamops.maintenance.plugins.module_utils.pg import PgError
 from ansible_collections.streamops.maintenance.plugins.module_utils.pg_indexes import (
-    IndexOutcome,
+    Outcome,
     IndexWork,
     create_statement,
     indexes_result,
@@ -77,7 +77,7 @@ def test_the_result_fails_on_a_refused_index_and_keeps_the_record_shape():
                         plan="conflict", status="failed", reason="refused: both definitions")
     built = IndexWork(spec, statement="CREATE ...", wanted="w", plan="rebuild", status="done", seconds=0.5,
                       state_after={"definition": "w", "valid": True, "bytes": 16384}, measured_after=True)
-    result = indexes_result(IndexOutcome(works=[refused, built]), check_mode=False, diff_mode=True)
+    result = indexes_result(Outcome(works=[refused, built]), check_mode=False, diff_mode=True)
     assert result["failed"] is True and result["changed"] is True
     assert result["msg"].endswith("failed: public.idx_trades_client: refused: both definitions")
     assert result_problems(result) == []
