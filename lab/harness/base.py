@@ -177,6 +177,21 @@ def spawn(argv: Sequence[str], *, log: Path, env: dict[str, str] | None = None,
         )
 
 
+def wait_started(proc: subprocess.Popen, ready: Callable[[], bool], *, name: str, what: str, timeout: float,
+                 log: Path) -> None:
+    """Return once ``ready()``; HarnessError with the tail of ``log`` when ``proc`` exited first or never got ready."""
+    wait_for(lambda: proc.poll() is not None or ready(), timeout=timeout, what=what, log=log)
+    if proc.poll() is not None:
+        raise HarnessError(f"{name} exited with {proc.returncode}{log_tail(log)}")
+
+
+def stop_started(proc: subprocess.Popen, *, name: str, timeout: float, log: Path) -> None:
+    """SIGTERM, SIGKILL after ``timeout``; HarnessError with the tail of ``log`` when it outlived both."""
+    pid = proc.pid
+    if not stop_pid(pid, timeout=timeout) or pid_alive(pid):
+        raise HarnessError(f"{name} (pid {pid}) outlived SIGTERM and SIGKILL{log_tail(log)}")
+
+
 @dataclass
 class ServiceRecord:
     """What ``lab down`` needs to stop a service started by an earlier process."""

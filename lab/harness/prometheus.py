@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from .base import LOOPBACK, HarnessError, free_port, log_tail, pid_alive, spawn, stop_pid, wait_for
+from .base import LOOPBACK, HarnessError, free_port, spawn, stop_started, wait_for, wait_started
 from .docker_engine import find_binary
 
 # No proxy for the lab's own loopback server, whatever the environment says.
@@ -82,10 +82,8 @@ class PrometheusServer:
                           log=self.log, cwd=self.root)
         self.pid_file.write_text(f"{self.proc.pid}\n")
         try:
-            wait_for(lambda: self.proc.poll() is not None or self._ready(), timeout=timeout,
-                     what=f"prometheus on {self.url}", log=self.log)
-            if self.proc.poll() is not None:
-                raise HarnessError(f"prometheus exited with {self.proc.returncode}{log_tail(self.log)}")
+            wait_started(self.proc, self._ready, name="prometheus", what=f"prometheus on {self.url}", timeout=timeout,
+                         log=self.log)
         except HarnessError:
             self.stop()
             raise
@@ -106,12 +104,11 @@ class PrometheusServer:
         """SIGTERM (prometheus shuts down its TSDB cleanly), SIGKILL after ``timeout``; verify it is gone."""
         if self.proc is None:
             return
-        pid = self.proc.pid
-        self.proc = None
-        gone = stop_pid(pid, timeout=timeout)
-        self.pid_file.unlink(missing_ok=True)
-        if not gone or pid_alive(pid):
-            raise HarnessError(f"prometheus (pid {pid}) outlived SIGTERM and SIGKILL{log_tail(self.log)}")
+        proc, self.proc = self.proc, None
+        try:
+            stop_started(proc, name="prometheus", timeout=timeout, log=self.log)
+        finally:
+            self.pid_file.unlink(missing_ok=True)
 
     def facts(self) -> dict:
         """What a lab inventory needs to point the collection's modules at this server."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from .acme import make_test_ca
-from .base import LOOPBACK, HarnessError, free_port, log_tail, pid_alive, port_open, spawn, stop_pid, wait_for
+from .base import LOOPBACK, HarnessError, free_port, port_open, spawn, stop_started, wait_started
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,10 +58,8 @@ class SmtpServer:
             "mailbox": str(self.mailbox)}))
         self.proc = spawn([sys.executable, "-m", "lab.harness.smtp", str(self.config_path)], log=self.log, cwd=REPO)
         try:
-            wait_for(lambda: self.proc.poll() is not None or port_open(self.port), timeout=timeout,
-                     what=f"smtp on {LOOPBACK}:{self.port}", log=self.log)
-            if self.proc.poll() is not None:
-                raise HarnessError(f"smtp exited with {self.proc.returncode}{log_tail(self.log)}")
+            wait_started(self.proc, lambda: port_open(self.port), name="smtp", what=f"smtp on {LOOPBACK}:{self.port}",
+                         timeout=timeout, log=self.log)
         except HarnessError:
             self.stop()
             raise
@@ -84,10 +82,8 @@ class SmtpServer:
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is None:
             return
-        pid = self.proc.pid
-        self.proc = None
-        if not stop_pid(pid, timeout=timeout) or pid_alive(pid):
-            raise HarnessError(f"smtp (pid {pid}) outlived SIGTERM and SIGKILL{log_tail(self.log)}")
+        proc, self.proc = self.proc, None
+        stop_started(proc, name="smtp", timeout=timeout, log=self.log)
 
     def facts(self) -> dict:
         """lab_services.notify.smtp: what the notify role's channels need, and where the mailbox is."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from threading import Lock
 from types import TracebackType
 
-from .base import LOOPBACK, HarnessError, free_port, log_tail, pid_alive, port_open, spawn, stop_pid, wait_for
+from .base import LOOPBACK, HarnessError, free_port, port_open, spawn, stop_started, wait_started
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,10 +43,8 @@ class WebhookReceiver:
         self.proc = spawn([sys.executable, "-m", "lab.harness.webhook", str(self.root), str(self.port)],
                           log=self.log, cwd=REPO)
         try:
-            wait_for(lambda: self.proc.poll() is not None or port_open(self.port), timeout=timeout,
-                     what=f"webhook receiver on {LOOPBACK}:{self.port}", log=self.log)
-            if self.proc.poll() is not None:
-                raise HarnessError(f"webhook receiver exited with {self.proc.returncode}{log_tail(self.log)}")
+            wait_started(self.proc, lambda: port_open(self.port), name="webhook receiver",
+                         what=f"webhook receiver on {LOOPBACK}:{self.port}", timeout=timeout, log=self.log)
         except HarnessError:
             self.stop()
             raise
@@ -68,10 +66,8 @@ class WebhookReceiver:
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is None:
             return
-        pid = self.proc.pid
-        self.proc = None
-        if not stop_pid(pid, timeout=timeout) or pid_alive(pid):
-            raise HarnessError(f"webhook receiver (pid {pid}) outlived SIGTERM and SIGKILL{log_tail(self.log)}")
+        proc, self.proc = self.proc, None
+        stop_started(proc, name="webhook receiver", timeout=timeout, log=self.log)
 
     def facts(self) -> dict:
         """lab_services.notify.webhook: the URL to post to, and where the posts are kept."""
