@@ -1,6 +1,7 @@
 """The demo lab estate: start, seed, describe and stop every lab service.
 
-`python -m lab up` starts PostgreSQL, Redis, the S3 endpoint, the Docker engine
+`python -m lab up` starts PostgreSQL (and a second, empty server for the quarterly
+disaster-recovery test), Redis, the S3 endpoint, the Docker engine
 (when none answers) with the VitalStream compose app, and the Kubernetes 1.20
 cluster (lab/k8s, built once from Debian's source) with the Stream Systems app,
 seeds them, and writes the connection facts the lab inventory reads. `python -m lab down` stops, by the
@@ -47,6 +48,7 @@ def up() -> dict:
     facts: dict = {}
     try:
         facts["postgres"] = _up_postgres()
+        facts["postgres_dr"] = _up_postgres_dr()
         facts["redis"] = _up_redis()
         facts["s3"] = _up_s3()
         facts["compose"] = _up_compose()
@@ -71,7 +73,7 @@ def up() -> dict:
 def _recorded_servers_alive() -> bool:
     from .k8s import control  # noqa: PLC0415
 
-    records = [ServiceRecord.load(STATE_DIR, name) for name in ("postgres", "redis", "s3")]
+    records = [ServiceRecord.load(STATE_DIR, name) for name in ("postgres", "postgres_dr", "redis", "s3")]
     servers = all(r is not None and r.pid is not None and pid_alive(r.pid) for r in records)
     return servers and control.current(STATE_DIR) is not None
 
@@ -83,6 +85,23 @@ def _up_postgres() -> dict:
     server.record().save(STATE_DIR)
     say(f"  {info.version} on port {info.port}; seeding the guides' tables (about 10 s)")
     return postgres_facts(info, seed.seed_postgres(info))
+
+
+def _up_postgres_dr() -> dict:
+    say("starting a second PostgreSQL on 127.0.0.1 for the DR test (TLS only, empty: the DR test restores onto it)")
+    server = PostgresServer(ssl=True)
+    info = server.start()
+    # Its own record name: `down` stops it by this name, beside the estates' server.
+    record = server.record()
+    record.name = "postgres_dr"
+    record.save(STATE_DIR)
+    say(f"  {info.version} on port {info.port}")
+    return postgres_dr_facts(info)
+
+
+def postgres_dr_facts(info: PostgresInfo) -> dict:
+    """lab_services.postgres_dr: a server of its own (never the estates'), with a role that may CREATE DATABASE."""
+    return postgres_facts(info, {})
 
 
 def postgres_facts(info: PostgresInfo, estates: dict) -> dict:
@@ -262,7 +281,8 @@ def down() -> None:
         _down_by_pid(name)
     _down_vitalstream_bluegreen()
     _down_compose(facts.get("compose"))
-    for name, server_class in (("s3", S3Server), ("redis", RedisServer), ("postgres", PostgresServer)):
+    for name, server_class in (("s3", S3Server), ("redis", RedisServer), ("postgres_dr", PostgresServer),
+                               ("postgres", PostgresServer)):
         record = ServiceRecord.load(STATE_DIR, name)
         if record is None:
             continue

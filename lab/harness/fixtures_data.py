@@ -29,6 +29,17 @@ def pg_server() -> Iterator[PostgresInfo]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def pg_dr_server() -> Iterator[PostgresInfo]:
+    """A second server beside pg_server (TLS only, like the lab's postgres_dr): the DR test's target."""
+    server = PostgresServer(ssl=True)
+    info = server.start()
+    try:
+        yield info
+    finally:
+        server.stop()
+
+
 @pytest.fixture()
 def pg_database(pg_server: PostgresInfo) -> Iterator[dict]:
     """A fresh database for one test; its connection parameters (psycopg kwargs)."""

@@ -35,6 +35,7 @@ def lab_services(s3_server, k8s_cluster, docker_engine, lab_image,
     from ..k8s import control  # noqa: PLC0415
 
     pg, cache = PostgresServer(ssl=True), RedisServer()  # TLS only, as `python -m lab up`
+    pg_dr = PostgresServer(ssl=True)  # the DR test's other server (lab_services.postgres_dr), empty
     app = ComposeApp(docker_engine, lab_image, project=f"vs-lab-{uuid.uuid4().hex[:6]}",
                      state_dir=tmp_path_factory.mktemp("lab-compose"))
     # Its own app name: the compose projects <app>-blue/-green must not meet another session's.
@@ -54,6 +55,7 @@ def lab_services(s3_server, k8s_cluster, docker_engine, lab_image,
         pg_info = pg.start()
         redis_info = cache.start()
         pg_facts = estate.postgres_facts(pg_info, seed.seed_postgres(pg_info))
+        pg_dr_facts = estate.postgres_dr_facts(pg_dr.start())
         seed.seed_redis(lambda db: redis.Redis(host=redis_info.host, port=redis_info.port, db=db,
                                                password=redis_info.password))
         s3 = boto3.client("s3", endpoint_url=s3_server.endpoint_url, region_name=s3_server.region,
@@ -68,6 +70,7 @@ def lab_services(s3_server, k8s_cluster, docker_engine, lab_image,
         k8s = estate.k8s_facts(k8s_cluster.info, stream)
         yield {
             "postgres": pg_facts,
+            "postgres_dr": pg_dr_facts,
             "redis": estate.redis_facts(redis_info),
             "s3": estate.s3_facts(s3_server),
             "compose": estate.compose_facts(app),
@@ -84,6 +87,7 @@ def lab_services(s3_server, k8s_cluster, docker_engine, lab_image,
             app.down()
             cache.stop()
             pg.stop()
+            pg_dr.stop()
             for server in [*prometheus.values(), *reversed(tls_front), webhook, smtp]:
                 server.stop()
 
