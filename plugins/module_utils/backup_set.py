@@ -8,7 +8,9 @@ A set is the directory ``<backup_root>/<name>-<YYYYmmddTHHMMSSZ>/``. Its
 ``manifest.json`` is written last (atomically), so a directory without one is
 an unfinished set. ``verified.json`` beside it is written by backup_verify.
 Retention only ever looks at directories directly under the root whose name
-is a backup id of the asked name, and never removes the root itself.
+is a backup id of the asked name, and never removes the root itself. A set
+with ``hold.json`` (a safety backup taken before a production restore) is
+kept whatever the policy says, until the hold is released.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .window import format_duration
 
 MANIFEST = "manifest.json"
 VERIFIED = "verified.json"
+HOLD = "hold.json"
 MANIFEST_VERSION = 1
 CHUNK = 1024 * 1024
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -53,15 +56,25 @@ def backup_id(name: str, started: datetime) -> str:
     return f"{name}-{started.astimezone(timezone.utc).strftime(STAMP_FORMAT)}"
 
 
-def id_pattern(name: str) -> re.Pattern[str]:
+def id_pattern(name: str | None) -> re.Pattern[str]:
+    """A set id of ``name``; of any backup name when ``name`` is None (the stamp is group 1 either way)."""
+    if name is None:
+        return ANY_ID
     return re.compile(rf"^{re.escape(name)}-(\d{{8}}T\d{{6}}Z)$")
 
 
-def started_of(name: str, set_id: str) -> datetime | None:
+# The name part is NAME's pattern; the stamp is the last '-'-separated part, so 'a-b-20260101T000000Z' is name 'a-b'.
+ANY_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,99})-(\d{8}T\d{6}Z)$")
+
+
+def started_of(name: str | None, set_id: str) -> datetime | None:
     match = id_pattern(name).match(set_id)
     if match is None:
         return None
-    return datetime.strptime(match.group(1), STAMP_FORMAT).replace(tzinfo=timezone.utc)
+    try:
+        return datetime.strptime(match.group(1), STAMP_FORMAT).replace(tzinfo=timezone.utc)
+    except ValueError:  # digits in the right places, but no such time (month 13)
+        return None
 
 
 # --------------------------------------------------------------------------- files
@@ -223,20 +236,71 @@ class BackupRef:
     location: str  # 'local' or 's3'
     where: str  # the directory, or s3://bucket/prefix/
     reasons: list[str] = field(default_factory=list)
+    held: bool = False  # hold.json: retention keeps it until the hold is released
+    hold_reason: str = ""
 
 
-def local_sets(root: Path, name: str) -> list[BackupRef]:
+def local_sets(root: Path, name: str | None) -> list[BackupRef]:
+    """The sets directly under ``root`` of ``name`` (None: of any name), complete or not, oldest first."""
     sets: list[BackupRef] = []
-    pattern = id_pattern(name)
     if not root.is_dir():
         return sets
     for entry in sorted(root.iterdir()):
-        if not pattern.match(entry.name) or entry.is_symlink() or not entry.is_dir():
+        started = started_of(name, entry.name)
+        if started is None or entry.is_symlink() or not entry.is_dir():
             continue
-        started = started_of(name, entry.name) or datetime.min.replace(tzinfo=timezone.utc)
+        hold = read_hold(entry)
         sets.append(BackupRef(entry.name, started, (entry / MANIFEST).is_file(), (entry / VERIFIED).is_file(),
-                              "local", str(entry)))
-    return sets
+                              "local", str(entry), held=hold is not None,
+                              hold_reason=str(hold.get("reason") or "no reason given") if hold else ""))
+    return sorted(sets, key=lambda ref: (ref.started, ref.set_id))
+
+
+def newest_set(root: Path, name: str | None, *, verified: bool = False) -> BackupRef | None:
+    """The newest complete set directly under ``root`` (of ``name``; None: of any name), or None.
+
+    ``verified=True``: the newest one backup_verify marked verified (an unverified newer set is passed over).
+    """
+    candidates = [ref for ref in local_sets(root, name) if ref.complete and (ref.verified or not verified)]
+    return candidates[-1] if candidates else None
+
+
+def find_set(root: Path, set_id: Any) -> Path:
+    """The directory of ``set_id`` directly inside ``root``; anything else (a path, '..', a symlink) is refused."""
+    if not isinstance(set_id, str) or started_of(None, set_id) is None:
+        raise BackupError(msg=f"backup set id {set_id!r} is not a set id (<name>-<YYYYmmddTHHMMSSZ>)")
+    directory = set_dir_in_root(root, set_id)
+    if not directory.is_dir():
+        raise BackupError(msg=f"backup set {set_id!r} does not exist in {root}")
+    return directory
+
+
+# --------------------------------------------------------------------------- holds
+
+
+def write_hold(directory: Path, hold: dict[str, Any]) -> None:
+    """Keep this set out of retention (``hold['reason']`` says why, in the retention record)."""
+    write_json_atomically(directory / HOLD, hold)
+
+
+def read_hold(directory: Path) -> dict[str, Any] | None:
+    """The set's hold, or None. A hold file that cannot be read still holds: a set is never lost to a typo."""
+    path = directory / HOLD
+    if not path.exists():
+        return None
+    try:
+        return read_json(path, what="hold")
+    except BackupError as exc:
+        return {"reason": f"{HOLD} cannot be read ({exc.msg}); held until it is removed"}
+
+
+def release_hold(directory: Path) -> bool:
+    """Remove the hold; True when there was one."""
+    try:
+        (directory / HOLD).unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def remove_local_set(root: Path, set_id: str) -> None:
@@ -265,14 +329,16 @@ def plan_retention(sets: Iterable[BackupRef], policy: RetentionPolicy, now: date
                    *, verified_ids: set[str] | None = None) -> tuple[list[BackupRef], list[BackupRef]]:
     """(keep, delete) for the sets of one location, grandfather-father-son, newest first.
 
-    Always kept, whatever the policy says: the newest verified set (verified in any
-    location, by ``verified_ids``), the newest complete set, and unfinished sets
-    younger than ``incomplete_after`` (a backup may be running right now).
+    Always kept, whatever the policy says: a held set, the newest verified set
+    (verified in any location, by ``verified_ids``), the newest complete set, and
+    unfinished sets younger than ``incomplete_after`` (a backup may be running right now).
     """
     verified_ids = verified_ids or set()
     ordered = sorted(sets, key=lambda ref: ref.started, reverse=True)
     complete = [ref for ref in ordered if ref.complete]
     for ref in ordered:
+        if ref.held:
+            ref.reasons.append(f"held: {ref.hold_reason}")
         if not ref.complete:
             if now - ref.started < policy.incomplete_after:
                 ref.reasons.append(f"unfinished, younger than {format_duration(policy.incomplete_after, words=True)}")

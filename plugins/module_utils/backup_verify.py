@@ -19,6 +19,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,16 @@ from .backup_set import (
     write_json_atomically,
 )
 from .errors import MaintenanceError
-from .pg import PgError, conninfo_from_params, connect, first_line, psycopg, qualified, split_table_name, sql
+from .pg import (
+    PgError,
+    conninfo_from_params,
+    connect,
+    first_line,
+    psycopg,
+    split_table_name,
+    sql,
+    table_fingerprint,
+)
 from .pg_backup import binary, libpq_env
 from .records import is_changed, make_record
 from .s3 import S3Store, clean_prefix
@@ -53,8 +63,9 @@ class Checks:
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
 
-    def add(self, name: str, status: str, detail: str, *, seconds: float | None = None) -> bool:
-        self.records.append(make_record(name, "verify", status, detail, seconds=seconds))
+    def add(self, name: str, status: str, detail: str, *, seconds: float | None = None,
+            after: dict[str, Any] | None = None) -> bool:
+        self.records.append(make_record(name, "verify", status, detail, seconds=seconds, after=after))
         return status == OK
 
     def find(self, name: str) -> dict[str, Any] | None:
@@ -173,6 +184,25 @@ def check_archives(directory: Path, manifest: dict[str, Any], checks: Checks, *,
     return readable
 
 
+def read_checked_files(directory: Path, checks: Checks, *, pg_bin_dir: str | None) -> dict[str, Any] | None:
+    """Manifest, checksums and archives (each read to its end) of a local set; the manifest when it can be read."""
+    manifest = check_manifest(directory, checks)
+    if manifest is not None:
+        check_checksums(directory, manifest, checks)
+        check_archives(directory, manifest, checks, pg_bin_dir=pg_bin_dir)
+    return manifest
+
+
+def check_set_files(directory: Path, checks: Checks, *, pg_bin_dir: str | None) -> dict[str, Any] | None:
+    """The set's manifest when its manifest, checksums and archives all pass; None otherwise.
+
+    The records (``manifest``, ``checksums``, ``archive <part>``) are in ``checks``, the failed ones with why.
+    """
+    failed_before = len(checks.failed)
+    manifest = read_checked_files(directory, checks, pg_bin_dir=pg_bin_dir)
+    return manifest if manifest is not None and len(checks.failed) == failed_before else None
+
+
 def check_age(manifest: dict[str, Any], max_age: Any, now: datetime, checks: Checks) -> bool:
     """The set finished less than ``max_age`` ago; no record when no max_age is asked for."""
     if max_age is None:
@@ -270,68 +300,223 @@ def restore_into_scratch(params: dict[str, Any], directory: Path, manifest: dict
     created = False
     try:
         with admin:
-            row = admin.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-                                (scratch,)).fetchone()
-            if row is not None and row[0] != SCRATCH_MARK:
-                checks.add("restore", FAILED, f"database {scratch!r} already exists on {server} and was not created "
-                                              "by backup_verify; refusing to touch it")
-                return
-            if row is not None:
-                admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(scratch)))
-            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(scratch)))
+            create_marked_database(admin, scratch, SCRATCH_MARK, server=server)
             created = True
             try:
-                admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                    sql.Identifier(scratch), sql.Literal(SCRATCH_MARK)))
                 run_restore(params, directory, manifest, {**kwargs, "dbname": scratch}, checks, server=server)
             finally:
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
+                drop_marked_database(admin, scratch, SCRATCH_MARK, server=server)
                 created = False
-    except psycopg.Error as exc:
+    except BackupError as exc:
         left = (f"; the scratch database {scratch!r} may remain on {server}: drop it by hand" if created else "")
-        checks.add("restore", FAILED, f"on {server}: {first_line(exc)}{left}")
+        checks.add("restore", FAILED, f"{exc.msg}{left}")
 
 
-def run_restore(params: dict[str, Any], directory: Path, manifest: dict[str, Any], kwargs: dict[str, Any],
-                checks: Checks, *, server: str) -> None:
-    parts = {part["part"]: part for part in manifest.get("parts", [])}
-    order = ["full"] if "full" in parts else [p for p in ("schema", "critical_data") if p in parts]
-    if not order or order == ["critical_data"]:
-        # A data-only dump has no tables to load into: it restores only on top of a schema.
-        checks.add("restore", SKIPPED, "no full or schema dump in the set to restore into a scratch database")
-        return
+def database_comment(admin: Any, name: str) -> tuple[bool, str | None]:
+    """(exists, its comment) of a database."""
+    row = admin.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                        (name,)).fetchone()
+    return (row is not None, row[0] if row is not None else None)
+
+
+def create_marked_database(admin: Any, name: str, mark: str, *, server: str, owner: str | None = None,
+                           like: str | None = None) -> None:
+    """Create database ``name`` (from template0) with ``mark`` as its comment, on an autocommit connection.
+
+    A database of that name carrying the mark is ours from an earlier run: dropped and created again. One
+    without it (anyone's) is refused, naming it and the server. ``like``: the new database takes that
+    existing database's encoding and locale (a restore needs the source's collation to sort alike).
+    """
+    try:
+        exists, comment = database_comment(admin, name)
+        if exists and comment != mark:
+            raise BackupError(msg=f"database {name!r} already exists on {server} and was not created by "
+                                  f"streamops.maintenance (its comment is not {mark!r}); refusing to touch it")
+        statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+        if like is not None:
+            statement += locale_clauses(admin, like, server=server)
+        if owner is not None:
+            statement += sql.SQL(" OWNER {}").format(sql.Identifier(owner))
+        if exists:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.execute(statement)
+        try:
+            admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(mark)))
+        except psycopg.Error:
+            # Unmarked, the next run would refuse it as someone else's: it must not stay.
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            raise
+    except psycopg.Error as exc:
+        raise BackupError(msg=f"creating database {name!r} on {server} failed: {first_line(exc)}") from exc
+
+
+def locale_clauses(admin: Any, like: str, *, server: str) -> Any:
+    """ENCODING, LC_COLLATE, LC_CTYPE (and the locale provider) of database ``like``, as CREATE DATABASE clauses."""
+    # to_jsonb of the row: the locale columns differ by major (daticulocale in 15 and 16, datlocale from 17).
+    row = admin.execute("SELECT pg_encoding_to_char(d.encoding), to_jsonb(d) FROM pg_database AS d "
+                        "WHERE d.datname = %s", (like,)).fetchone()
+    if row is None:
+        raise BackupError(msg=f"database {like!r} (whose encoding and locale to copy) does not exist on {server}")
+    encoding, columns = row
+    clauses = sql.SQL(" ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
+        sql.Literal(encoding), sql.Literal(columns["datcollate"]), sql.Literal(columns["datctype"]))
+    provider = columns.get("datlocprovider")
+    locale = columns.get("datlocale") or columns.get("daticulocale")
+    if provider == "i" and locale:
+        clauses += sql.SQL(" LOCALE_PROVIDER icu ICU_LOCALE {}").format(sql.Literal(locale))
+    elif provider == "b" and locale:
+        clauses += sql.SQL(" LOCALE_PROVIDER builtin BUILTIN_LOCALE {}").format(sql.Literal(locale))
+    return clauses
+
+
+def drop_marked_database(admin: Any, name: str, mark: str, *, server: str = "") -> bool:
+    """Drop database ``name`` only when it carries ``mark``; True when it was dropped."""
+    try:
+        exists, comment = database_comment(admin, name)
+        if not exists or comment != mark:
+            return False
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    except psycopg.Error as exc:
+        where = f" on {server}" if server else ""
+        raise BackupError(msg=f"dropping database {name!r}{where} failed: {first_line(exc)}") from exc
+    return True
+
+
+def restorable_parts(manifest: dict[str, Any]) -> list[str]:
+    """The parts to restore, in order: ``full``, or ``schema`` then ``critical_data``; [] when none can stand alone."""
+    parts = {part.get("part") for part in manifest.get("parts") or [] if isinstance(part, dict)}
+    if "full" in parts:
+        return ["full"]
+    # A data-only dump has no tables to load into: it restores only on top of a schema.
+    return ["schema", "critical_data"] if "schema" in parts and "critical_data" in parts else (
+        ["schema"] if "schema" in parts else [])
+
+
+def restore_parts(params: dict[str, Any], directory: Path, manifest: dict[str, Any], kwargs: dict[str, Any], *,
+                  server: str, keep_owners: bool = False) -> list[str]:
+    """pg_restore the set into ``kwargs['dbname']``; the parts restored. BackupError with pg_restore's tail.
+
+    ``keep_owners=False`` (a scratch copy): --no-owner --no-privileges, objects owned by the login user.
+    A production restore keeps owners and grants. ``params``: ``jobs``, ``pg_bin_dir``.
+    """
+    order = restorable_parts(manifest)
+    if not order:
+        raise BackupError(msg=f"{manifest.get('backup_id')} has no full or schema dump to restore")
+    parts = {part["part"]: part for part in manifest["parts"]}
     for name in order:
         part = parts[name]
-        argv = [binary(params.get("pg_bin_dir"), "pg_restore"), "--no-password", "--no-owner", "--no-privileges",
-                f"--dbname={kwargs['dbname']}"]
+        argv = [binary(params.get("pg_bin_dir"), "pg_restore"), "--no-password"]
+        if not keep_owners:
+            argv += ["--no-owner", "--no-privileges"]
+        argv.append(f"--dbname={kwargs['dbname']}")
         if (params.get("jobs") or 1) > 1:
             argv.append(f"--jobs={params['jobs']}")
         argv.append(str(directory / part["path"]))
         proc = subprocess.run(argv, env=libpq_env(kwargs), capture_output=True, stdin=subprocess.DEVNULL, check=False)
         stderr = proc.stderr.decode(errors="replace")
         if proc.returncode != 0 or "error:" in stderr:
-            checks.add("restore", FAILED, f"pg_restore of {part['path']} into {kwargs['dbname']} on {server} "
-                                          f"failed (exit {proc.returncode}): {tail(stderr)}")
-            return
-    checks.add("restore", OK, f"{' then '.join(order)} restored into scratch database {kwargs['dbname']} "
-                              f"on {server}")
-    # A schema-only restore holds no rows: the manifest's counts describe data it did not load.
-    counts = (manifest.get("row_counts") or {}) if order != ["schema"] else {}
-    with connect(kwargs) as conn:
-        counted = []
-        wrong = []
-        for table, expected in sorted(counts.items()):
-            schema, name = split_table_name(table)
-            have = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(qualified(schema, name))).fetchone()[0]
-            counted.append(f"{table} {have}")
-            if have != expected:
-                wrong.append(f"{table}: {have} rows restored, manifest says {expected}")
-        if wrong:
-            checks.add("row counts", FAILED, "; ".join(wrong))
-        elif counted:
-            checks.add("row counts", OK, ", ".join(counted))
-        for check in params.get("sql_checks") or []:
-            run_sql_check(conn, check, checks)
+            done = f" ({', '.join(order[:order.index(name)])} restored before it)" if order.index(name) else ""
+            raise BackupError(msg=f"pg_restore of {part['path']} into {kwargs['dbname']} on {server} "
+                                  f"failed (exit {proc.returncode}){done}: {tail(stderr)}")
+    return order
+
+
+def run_restore(params: dict[str, Any], directory: Path, manifest: dict[str, Any], kwargs: dict[str, Any],
+                checks: Checks, *, server: str) -> None:
+    order = restorable_parts(manifest)
+    if not order or order == ["critical_data"]:
+        checks.add("restore", SKIPPED, "no full or schema dump in the set to restore into a scratch database")
+        return
+    try:
+        restore_parts(params, directory, manifest, kwargs, server=server)
+        with connect(kwargs) as conn:
+            restored_bytes = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+            checks.add("restore", OK, f"{' then '.join(order)} restored into scratch database {kwargs['dbname']} "
+                                      f"on {server}", after={"database": kwargs["dbname"], "parts": order,
+                                                             "bytes": restored_bytes})
+            # A schema-only restore holds no rows: the manifest's counts describe data it did not load.
+            if order != ["schema"]:
+                checks.records.extend(comparison_records(compare_tables(conn, manifest)))
+            for check in params.get("sql_checks") or []:
+                run_sql_check(conn, check, checks)
+    except (BackupError, PgError) as exc:
+        checks.add("restore", FAILED, exc.msg)
+    except psycopg.Error as exc:
+        checks.add("restore", FAILED, f"on {server}: {first_line(exc)}")
+
+
+@dataclass
+class TableComparison:
+    """One critical table of a restored copy against the manifest (pg.table_fingerprint against the snapshot's)."""
+
+    table: str
+    rows: int | None
+    expected_rows: int | None
+    checksum: str | None
+    expected_checksum: str | None  # None: the set was taken before manifests carried checksums
+    error: str | None = None  # the table could not be read in the copy
+
+    def problems(self) -> list[str]:
+        if self.error is not None:
+            return [f"{self.table}: {self.error}"]
+        found = []
+        if self.rows != self.expected_rows:
+            found.append(f"{self.table}: {self.rows} rows restored, manifest says {self.expected_rows}")
+        if self.expected_checksum is not None and self.checksum != self.expected_checksum:
+            found.append(f"{self.table}: checksum {self.checksum}, manifest says {self.expected_checksum}")
+        return found
+
+
+def compare_tables(conn: Any, manifest: dict[str, Any]) -> list[TableComparison]:
+    """Each table of the manifest's ``row_counts``, counted and checksummed in the copy ``conn`` is on."""
+    checksums = manifest.get("table_checksums") or {}
+    comparisons = []
+    for table, expected in sorted((manifest.get("row_counts") or {}).items()):
+        schema, name = split_table_name(table)
+        try:
+            rows, checksum = table_fingerprint(conn, schema, name)
+        except psycopg.Error as exc:
+            comparisons.append(TableComparison(table, None, expected, None, checksums.get(table),
+                                               error=f"cannot be read: {first_line(exc)}"))
+            continue
+        comparisons.append(TableComparison(table, rows, expected, checksum, checksums.get(table)))
+    return comparisons
+
+
+def comparison_records(comparisons: list[TableComparison]) -> list[dict[str, Any]]:
+    """A ``row counts`` and a ``table checksums`` record (action verify); none for no tables.
+
+    ``table checksums`` is unknown, not ok, for a set whose manifest has no checksums (taken before they
+    were recorded): its rows were counted, their content was not compared.
+    """
+    if not comparisons:
+        return []
+    wrong_rows = [c for c in comparisons if c.error is not None or c.rows != c.expected_rows]
+    counts = {c.table: c.rows for c in comparisons}
+    if wrong_rows:
+        detail = "; ".join(f"{c.table}: {c.error}" if c.error is not None else
+                           f"{c.table}: {c.rows} rows restored, manifest says {c.expected_rows}" for c in wrong_rows)
+        rows = make_record("row counts", "verify", FAILED, detail, after=counts)
+    else:
+        rows = make_record("row counts", "verify", OK, ", ".join(f"{c.table} {c.rows}" for c in comparisons),
+                           after=counts)
+    sums = {c.table: c.checksum for c in comparisons}
+    unread = [c for c in comparisons if c.error is not None]
+    differ = [c for c in comparisons if c.error is None and c.expected_checksum is not None
+              and c.checksum != c.expected_checksum]
+    unknown = [c.table for c in comparisons if c.expected_checksum is None]
+    if unread or differ:
+        detail = "; ".join([f"{c.table}: {c.error}" for c in unread] + [
+            f"{c.table}: checksum {c.checksum}, manifest says {c.expected_checksum}" for c in differ])
+        checksums = make_record("table checksums", "verify", FAILED, detail, after=sums)
+    elif unknown:
+        checksums = make_record("table checksums", "verify", UNKNOWN,
+                                f"the manifest has no checksum of {', '.join(unknown)} (a set taken before "
+                                "manifests recorded them): rows counted, content not compared", after=sums)
+    else:
+        checksums = make_record("table checksums", "verify", OK,
+                                f"{len(comparisons)} table(s) match the manifest's checksums", after=sums)
+    return [rows, checksums]
 
 
 def run_sql_check(conn: Any, check: dict[str, Any], checks: Checks) -> None:
@@ -419,10 +604,8 @@ def verify(params: dict[str, Any], checks: Checks, *, check_mode: bool,
             fetched = fetch_from_s3(copy, prefix, workdir, checks)
         else:
             directory, fetched = Path(params["path"]), True
-        manifest = check_manifest(directory, checks) if fetched else None
+        manifest = read_checked_files(directory, checks, pg_bin_dir=params.get("pg_bin_dir")) if fetched else None
         if manifest is not None:
-            check_checksums(directory, manifest, checks)
-            check_archives(directory, manifest, checks, pg_bin_dir=params.get("pg_bin_dir"))
             check_age(manifest, params.get("max_age"), clock(), checks)
             if store is not None and local is not None:
                 try:
@@ -487,6 +670,11 @@ def write_mark(local: Path | None, copy: S3Store | None, prefix: str, manifest: 
                            after={"paths": targets})
     mark = {"verified_at": now.isoformat(), "backup_id": manifest["backup_id"],
             "checks": [{"check": r["name"], "status": r["status"]} for r in checks.records]}
+    restore = checks.find("restore")
+    if restore is not None and restore["status"] == OK:
+        # What a production restore of this set may expect: pg_restore's time and the size it makes.
+        mark["restore_seconds"] = restore["seconds"]
+        mark["restored_bytes"] = (restore["after"] or {}).get("bytes")
     written: list[str] = []
     try:
         if local is not None:

@@ -191,3 +191,37 @@ def qualified(schema: str, name: str) -> Any:
 
 def server_version_num(conn: Any) -> int:
     return int(conn.execute("SHOW server_version_num").fetchone()[0])
+
+
+# Settings that change how a row prints as text (row::text is what table_fingerprint hashes). Fixed here, so
+# the source at backup time and a restored copy on another server (other defaults, other major) print alike.
+FINGERPRINT_SETTINGS = (
+    ("extra_float_digits", "1"),  # 12+: shortest exact float; anything above 0 gives the same text
+    ("DateStyle", "ISO, YMD"),
+    ("IntervalStyle", "postgres"),
+    ("TimeZone", "UTC"),
+    ("bytea_output", "hex"),
+    ("lc_monetary", "C"),
+    ("search_path", "pg_catalog"),  # regclass and other OID types print schema-qualified
+)
+FINGERPRINT_PREFIX = "md5sum64:"
+
+
+def table_fingerprint(conn: Any, schema: str, name: str) -> tuple[int, str]:
+    """(row count, checksum) of one table in one scan: order-independent, the same text on any server.
+
+    The checksum is the sum of the first 64 bits of each row's md5 (as text under
+    FINGERPRINT_SETTINGS), written ``md5sum64:<decimal>``. A sum, not a hash of
+    the sorted rows: no sort, and the same rows in another physical order agree.
+    The settings are SET LOCAL in a transaction (a savepoint inside an open one,
+    such as pg_backup's snapshot) that is rolled back, so the caller's session
+    keeps its own settings.
+    """
+    with conn.transaction(force_rollback=True):
+        for setting, value in FINGERPRINT_SETTINGS:
+            conn.execute("SELECT set_config(%s, %s, true)", (setting, value))
+        # ROW(t.*), not t: a column named t would shadow the whole-row reference.
+        rows, total = conn.execute(sql.SQL(
+            "SELECT count(*), coalesce(sum(('x' || left(md5(ROW(t.*)::text), 16))::bit(64)::bigint::numeric), 0)"
+            " FROM {} AS t").format(qualified(schema, name))).fetchone()
+    return int(rows), f"{FINGERPRINT_PREFIX}{int(total)}"

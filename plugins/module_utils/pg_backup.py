@@ -50,7 +50,7 @@ from .backup_set import (
     write_json_atomically,
 )
 from .errors import MaintenanceError
-from .pg import PgError, conninfo_from_params, first_line, psycopg, qualified, split_table_name, sql
+from .pg import PgError, conninfo_from_params, first_line, psycopg, split_table_name, table_fingerprint
 from .records import human_bytes, is_changed, make_record
 from .redis_rdb import dump_redis
 from .s3 import S3Store
@@ -88,7 +88,13 @@ def binary(bin_dir: str | None, name: str) -> str:
 
 
 class Snapshot:
-    """A REPEATABLE READ transaction whose snapshot every pg_dump of the run shares."""
+    """A REPEATABLE READ transaction whose snapshot every pg_dump of the run shares.
+
+    The critical tables' row counts and checksums (pg.table_fingerprint, one scan each) are taken in it, so
+    they describe exactly the rows the dumps hold; ``snapshot_at`` is the server's time of that snapshot
+    (the point in time the set's data is from), ``server`` the host:port connected to and
+    ``system_identifier`` the cluster's (None when this role may not read pg_control_system()).
+    """
 
     def __init__(self, kwargs: dict[str, Any], tables: list[tuple[str, str]], *, export: bool = True) -> None:
         if psycopg is None:
@@ -97,14 +103,19 @@ class Snapshot:
             self.conn = psycopg.connect(**kwargs)
         except psycopg.Error as exc:
             raise BackupError(msg=f"cannot connect to PostgreSQL: {first_line(exc)}", step="snapshot") from exc
+        self.warnings: list[str] = []
         try:
             self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             self.conn.read_only = True
+            # now() is the start of this transaction, whose first statement takes the snapshot.
             row = self.conn.execute("SELECT current_setting('server_version'), current_database(), "
-                                    "pg_database_size(current_database())").fetchone()
-            self.server_version, self.database, self.database_bytes = row
+                                    "pg_database_size(current_database()), now()").fetchone()
+            self.server_version, self.database, self.database_bytes, snapshot_at = row
+            self.snapshot_at = snapshot_at.astimezone(timezone.utc).isoformat()
+            self.server = f"{self.conn.info.host}:{self.conn.info.port}"
+            self.system_identifier = self._system_identifier()
             self.snapshot_id = self.conn.execute("SELECT pg_export_snapshot()").fetchone()[0] if export else None
-            self.row_counts = self._count(tables)
+            self.row_counts, self.table_checksums = self._fingerprint(tables)
         except psycopg.Error as exc:
             self.close()
             raise BackupError(msg=f"snapshot on {kwargs.get('dbname')} failed: {first_line(exc)}",
@@ -113,19 +124,28 @@ class Snapshot:
             self.close()
             raise
 
-    def _count(self, tables: list[tuple[str, str]]) -> dict[str, int]:
-        counts = {}
+    def _system_identifier(self) -> str | None:
+        """The cluster's identity (a DR test refuses a target that is this cluster); None when not allowed."""
+        try:
+            with self.conn.transaction():  # a savepoint: a refusal must not abort the snapshot
+                return str(self.conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0])
+        except psycopg.Error as exc:
+            self.warnings.append(f"system_identifier not recorded in the manifest: {first_line(exc)}")
+            return None
+
+    def _fingerprint(self, tables: list[tuple[str, str]]) -> tuple[dict[str, int], dict[str, str]]:
+        counts: dict[str, int] = {}
+        checksums: dict[str, str] = {}
         missing = []
         for schema, name in tables:
             if self.conn.execute("SELECT to_regclass(%s)", (f'"{schema}"."{name}"',)).fetchone()[0] is None:
                 missing.append(f"{schema}.{name}")
                 continue
-            counts[f"{schema}.{name}"] = self.conn.execute(
-                sql.SQL("SELECT count(*) FROM {}").format(qualified(schema, name))).fetchone()[0]
+            counts[f"{schema}.{name}"], checksums[f"{schema}.{name}"] = table_fingerprint(self.conn, schema, name)
         if missing:
             raise BackupError(msg=f"critical table(s) not found in {self.database}: {', '.join(missing)}",
                               step="snapshot")
-        return counts
+        return counts, checksums
 
     def close(self) -> None:
         try:
@@ -365,7 +385,8 @@ def create_set(params: dict[str, Any], plan: dict[str, Any], root: Path, s3: S3S
                 records.append(make_record(s3.url(s3_prefix), "upload", "planned",
                                            f"would upload {set_id} ({', '.join(parts)} and its manifest)",
                                            after={"objects": None, "bytes": None}))
-            return {"backup_id": set_id, "path": str(directory), "msg": f"would write {set_id} ({', '.join(parts)})"}
+            return {"backup_id": set_id, "path": str(directory), "msg": f"would write {set_id} ({', '.join(parts)})",
+                    **snapshot_warnings(snapshot)}
         directory.mkdir(mode=0o700)
         created = True
         written = [write_part(part, params, plan, directory, pg_dump=pg_dump, redis_cli=redis_cli, snapshot=snapshot,
@@ -400,10 +421,15 @@ def create_set(params: dict[str, Any], plan: dict[str, Any], root: Path, s3: S3S
                                after=set_figures(directory, part_bytes, snapshot, s3_prefix),
                                seconds=time.monotonic() - begun))
     result = {"backup_id": set_id, "path": str(directory), "manifest": manifest,
-              "msg": f"wrote {set_id}: {', '.join(parts)}, {human_bytes(total)}"}
+              "msg": f"wrote {set_id}: {', '.join(parts)}, {human_bytes(total)}", **snapshot_warnings(snapshot)}
     if s3 is not None and s3_prefix is not None:
         result["msg"] += upload_set(s3, s3_prefix, directory, manifest, records)
     return result
+
+
+def snapshot_warnings(snapshot: Snapshot | None) -> dict[str, Any]:
+    """``warnings`` of the result (Ansible prints them) when the snapshot had any; nothing otherwise."""
+    return {"warnings": list(snapshot.warnings)} if snapshot is not None and snapshot.warnings else {}
 
 
 def set_figures(directory: Path, part_bytes: dict[str, int | None], snapshot: Snapshot | None,
@@ -441,8 +467,12 @@ def build_manifest(set_id: str, plan: dict[str, Any], params: dict[str, Any], wr
         "started_at": started.isoformat(), "finished_at": finished.isoformat(),
         "postgres": ({"database": snapshot.database, "server_version": snapshot.server_version,
                       "database_bytes": snapshot.database_bytes, "snapshot": snapshot.snapshot_id,
-                      "compress_level": params.get("compress_level")} if snapshot else None),
+                      "compress_level": params.get("compress_level"), "server": snapshot.server,
+                      "system_identifier": snapshot.system_identifier, "snapshot_at": snapshot.snapshot_at}
+                     if snapshot else None),
         "row_counts": snapshot.row_counts if snapshot else {},
+        # Same snapshot, same scan as row_counts: a restored copy compares with both (pg.table_fingerprint).
+        "table_checksums": snapshot.table_checksums if snapshot else {},
         "parts": [{k: v for k, v in part.items() if k != "files"} | {"files": [f["name"] for f in part["files"]]}
                   for part in written],
         "files": [f for part in written for f in part["files"]],
@@ -473,6 +503,11 @@ def apply_retention(name: str, root: Path, s3: S3Store | None, policy: Any, reco
     local = local_sets(root, name)
     remote = s3.sets(name) if s3 is not None else []
     verified = {ref.set_id for ref in [*local, *remote] if ref.verified}
+    # The hold is a file of the local set; its S3 copy is held with it.
+    held = {ref.set_id: ref.hold_reason for ref in local if ref.held}
+    for ref in remote:
+        if ref.set_id in held:
+            ref.held, ref.hold_reason = True, held[ref.set_id]
     locations = [("local", local)] + ([("s3", remote)] if s3 is not None else [])
     deleting = "would delete" if check_mode else "deleted"
     counts = []

@@ -12,12 +12,14 @@ import shutil
 import subprocess
 import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.streamops.maintenance.plugins.module_utils.pg import table_fingerprint
 from ansible_collections.streamops.maintenance.plugins.module_utils.records import result_problems
 from ansible_collections.streamops.maintenance.plugins.modules import backup_verify, pg_backup
 from lab.seed import STREAM_SCHEMA
@@ -164,6 +166,22 @@ def test_full_set_is_written_uploaded_verified_and_restore_tested(trading, pg_se
             "public.trades": conn.execute("SELECT count(*) FROM trades").fetchone()[0],
             "public.positions": conn.execute("SELECT count(*) FROM positions").fetchone()[0]}
     assert manifest["postgres"]["server_version"].startswith("15")
+    # The checksums are the source's, as any session prints its rows: the same under other settings.
+    assert set(manifest["table_checksums"]) == set(manifest["row_counts"])
+    with psycopg.connect(**trading, autocommit=True) as conn:
+        conn.execute("SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Pacific/Auckland'; SET extra_float_digits = 0; "
+                     "SET bytea_output = 'escape'; SET IntervalStyle = 'iso_8601'")
+        for table, checksum in manifest["table_checksums"].items():
+            schema, name = table.split(".")
+            assert table_fingerprint(conn, schema, name) == (manifest["row_counts"][table], checksum)
+        assert conn.execute("SHOW DateStyle").fetchone()[0] == "SQL, DMY"  # the session keeps its own
+        identifier = conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0]
+    assert manifest["postgres"]["system_identifier"] == str(identifier)
+    assert manifest["postgres"]["server"] == f"{trading['host']}:{trading['port']}"
+    snapshot_at = datetime.fromisoformat(manifest["postgres"]["snapshot_at"])
+    assert snapshot_at.utcoffset() == timedelta(0)
+    assert datetime.fromisoformat(manifest["started_at"]) - timedelta(seconds=5) <= snapshot_at \
+        <= datetime.fromisoformat(manifest["finished_at"])
     assert {p["part"] for p in manifest["parts"]} == {"full", "schema", "critical_data", "redis_rdb", "config"}
     # S3 holds every file and the manifest, each with its sha256, encrypted.
     import boto3
@@ -189,7 +207,7 @@ def test_full_set_is_written_uploaded_verified_and_restore_tested(trading, pg_se
         ("manifest", "verify"), ("checksums", "verify"), ("archive full", "verify"), ("archive schema", "verify"),
         ("archive critical_data", "verify"), ("archive redis_rdb", "verify"), ("archive config", "verify"),
         ("age", "verify"), ("s3 copy", "verify"), ("restore", "verify"), ("row counts", "verify"),
-        ("sql trades of the last day", "verify"), (manifest["backup_id"], "verified"), (manifest["backup_id"], "mark")]
+        ("table checksums", "verify"), ("sql trades of the last day", "verify"), (manifest["backup_id"], "verified"), (manifest["backup_id"], "mark")]
     assert all(r["status"] == "ok" for r in only(result, "verify")), result["records"]
     assert check(result, "s3 copy")["detail"].endswith(f"in s3://{s3_bucket}/{prefix} match")
     assert check(result, "restore")["seconds"] > 0
@@ -198,7 +216,12 @@ def test_full_set_is_written_uploaded_verified_and_restore_tested(trading, pg_se
                                                               "path": str(directory)}
     assert only(result, "mark")[0]["status"] == "done"
     assert databases(pg_server) == before  # the scratch database is gone
-    assert (directory / "verified.json").is_file()
+    mark = json.loads((directory / "verified.json").read_text())
+    assert mark["restore_seconds"] == check(result, "restore")["seconds"]
+    with psycopg.connect(**pg_server.conninfo(trading["dbname"])) as conn:
+        # The restored copy is about as large as its source (no bloat, same rows).
+        assert mark["restored_bytes"] > conn.execute("SELECT pg_database_size(current_database())").fetchone()[0] / 4
+    assert check(result, "table checksums")["after"] == manifest["table_checksums"]
     assert "verified.json" in {item["Key"].rsplit("/", 1)[1]
                                for item in s3.list_objects_v2(Bucket=s3_bucket, Prefix=prefix)["Contents"]}
 
@@ -334,7 +357,7 @@ def test_restore_refuses_the_source_and_foreign_databases(good_set, pg_server, c
     try:
         failed, result = run(backup_verify, capsys, **pg_args(pg_server.conninfo()), path=str(good_set),
                              restore_test=True, scratch_database=other)
-        assert failed and "was not created by backup_verify" in check(result, "restore")["detail"]
+        assert failed and "was not created by streamops.maintenance" in check(result, "restore")["detail"]
         assert other in databases(pg_server)
     finally:
         with psycopg.connect(**pg_server.conninfo(), autocommit=True) as conn:
