@@ -18,6 +18,11 @@ description:
   - Records V(planned) are the Planned Changes, V(done) the Actual Changes, V(ok) the Validation;
     V(failed), V(breach), V(unknown) and V(skipped) are Issues Encountered (V(unknown) is never reported as clean);
     V(unchanged) ones are counted.
+  - With the quarterly checklist's C(maintenance_calendar_plan) fact (this quarter's items of the maintenance
+    calendar), the report lists the quarter's manual items once as a checklist for the team (C(- [ ] item)) and,
+    per host, each automated item with the outcome of its role's records; a V(dr_test) record (the DR test's
+    summary) gets a Disaster recovery test section (RTO and RPO against their targets, each table's rows and
+    checksum).
   - Every host of every play is in the report with an C(outcome) - V(completed), V(failed), V(stopped) (the play
     stopped it before its steps were done) or V(not run) (under C(serial), its batch never started because the
     rolling maintenance stopped after an earlier batch; the reason names the batch and the hosts that failed).
@@ -122,6 +127,8 @@ class CallbackModule(CallbackBase):
         for name, value in facts.items():
             if name.endswith(_FACT_SUFFIX) and isinstance(value, list):
                 self._run.keep_role_records(host, name[:-len(_FACT_SUFFIX)], value)
+        if isinstance(facts.get("maintenance_calendar_plan"), dict) and facts["maintenance_calendar_plan"]:
+            self._run.keep_calendar(host, facts["maintenance_calendar_plan"])
         if isinstance(facts.get("maintenance_window_status"), dict) and facts["maintenance_window_status"]:
             self._run.keep_window(host, facts["maintenance_window_status"])
         if "maintenance_id" in facts and not self._run.keep_maintenance_id(facts["maintenance_id"]) \

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from .errors import MaintenanceError
+from .maintenance_calendar import step_outcome
 from .records import human_bytes
 
 ISSUE_STATUSES = ("failed", "breach", "unknown", "skipped")
@@ -38,7 +39,11 @@ CHECK_ACTIONS = frozenset(("tcp", "http", "disk", "memory", "pods", "compose", "
                            # PostgreSQL's performance review (issue 18): it only reads
                            "slow_statement", "relation_size",
                            # latency probes and notices sent (issue 18): they change nothing in the estate
-                           "latency", "notify"))
+                           "latency", "notify",
+                           # the DR test restores a copy onto another server and judges it (issue 19)
+                           "dr_test"))
+# The DR test's summary record (pg_dr_test): the report's "Disaster recovery test" section renders its ``after``.
+DR_TEST_ACTION = "dr_test"
 # Records of the performance review: a host's report shows them as tables, not one Validation line each.
 PERFORMANCE_ACTIONS = frozenset(("slow_statement", "relation_size"))
 # The read-only reviews, each its own section of a host's report: every finding with what to do about it.
@@ -127,7 +132,7 @@ class HostLog:
     results (a fleet of hosts times every task's result would grow the controller for nothing)."""
 
     __slots__ = ("role_records", "task_records", "window", "changes", "failures", "seconds", "tasks_run",
-                 "marked_failed", "batch")
+                 "marked_failed", "batch", "calendar")
 
     def __init__(self) -> None:
         self.role_records: dict[str, list[dict[str, Any]]] = {}
@@ -141,6 +146,8 @@ class HostLog:
         # any_errors_fatal): (the hosts that did fail, how many tasks this host had run by then).
         self.marked_failed: tuple[list[str], int] | None = None
         self.batch: tuple[str, int] | None = None  # (play, batch number) it last ran in
+        # This quarter's items of the maintenance calendar (the calendar_steps filter's result), when the run has one.
+        self.calendar: dict[str, Any] | None = None
 
 
 class PlayLog:
@@ -234,6 +241,10 @@ class RunLog:
 
     def keep_window(self, host: str, decision: Mapping[str, Any]) -> None:
         self.host(host).window = plain(decision)
+
+    def keep_calendar(self, host: str, plan: Mapping[str, Any]) -> None:
+        """The ``maintenance_calendar_plan`` fact: the quarter's automated steps and the team's manual items."""
+        self.host(host).calendar = plain(plan)
 
     def keep_change(self, host: str, task: str) -> None:
         self.host(host).changes.append(str(task))
@@ -337,6 +348,8 @@ def host_section(log: HostLog, *, outcome: str = COMPLETED, outcome_reason: str 
         "performance": [e for e in entries if e["action"] in PERFORMANCE_ACTIONS],
         "unchanged": sum(1 for e in entries if e["status"] == "unchanged"),
         "reviews": review_sections(entries),
+        "calendar": calendar_section(log.calendar, entries),
+        "dr_tests": [e for e in entries if e["action"] == DR_TEST_ACTION],
         "failed": bool(log.failures),
         "emergency": (log.window or {}).get("emergency"),
         "timing": {
@@ -361,6 +374,20 @@ def review_sections(entries: Iterable[Mapping[str, Any]]) -> dict[str, dict[str,
         elif entry["status"] in ISSUE_STATUSES:
             section["findings"].append(finding_line(entry))
     return sections
+
+
+def calendar_section(plan: Mapping[str, Any] | None, entries: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The quarter's calendar items of a host: each automated one with the outcome of its role's records, and the
+    manual ones (a checklist for the team: never records, so they make a run neither failed nor clean)."""
+    if not plan:
+        return None
+    entries = list(entries)
+    automated = []
+    for item in plan.get("automated") or []:
+        outcome, detail = step_outcome(str(item.get("step")), entries)
+        automated.append({"step": item.get("step"), "item": item.get("item"), "outcome": outcome, "detail": detail})
+    return {"quarter": plan.get("quarter"), "year": plan.get("year"), "timezone": plan.get("timezone"),
+            "automated": automated, "manual": [str(item) for item in plan.get("manual") or []]}
 
 
 def finding_line(entry: Mapping[str, Any]) -> str:
@@ -581,6 +608,72 @@ def performance_lines(entries: Iterable[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def _quarter_label(section: Mapping[str, Any]) -> str:
+    return " ".join(str(part) for part in (section.get("quarter"), section.get("year")) if part)
+
+
+def manual_checklist_lines(hosts: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """``Manual items this quarter``: one ``- [ ]`` line per item of every host's calendar, once, naming the hosts
+    when not every host with a calendar has it (an estate with its own calendar)."""
+    calendars = {name: data["calendar"] for name, data in hosts.items() if data.get("calendar")}
+    if not calendars:
+        return []
+    holders: dict[str, list[str]] = {}
+    for name, section in calendars.items():
+        for item in section.get("manual") or []:
+            holders.setdefault(item, []).append(name)
+    quarters = sorted({_quarter_label(section) for section in calendars.values()})
+    lines = ["", f"## Manual items this quarter ({', '.join(quarters)})", "",
+             "For the team: the guide's items of this quarter that no playbook does.", ""]
+    for item, names in holders.items():
+        lines.append(f"- [ ] {item}" + ("" if len(names) == len(calendars) else f" ({', '.join(names)})"))
+    if not holders:
+        lines.append("- none this quarter")
+    return lines
+
+
+def calendar_lines(section: Mapping[str, Any] | None) -> list[str]:
+    """A host's automated calendar items of the quarter with their outcome."""
+    if not section:
+        return []
+    lines = [f"### Maintenance calendar {_quarter_label(section)}: automated items", ""]
+    lines += [f"- {item['item']} ({item['step']}): {item['outcome']} ({item['detail']})"
+              for item in section.get("automated") or []] or ["- none this quarter"]
+    return lines + [""]
+
+
+def _target_text(seconds: Any, target: Any) -> str:
+    measured = "not measured" if seconds is None else duration_text(float(seconds))
+    if target is None:
+        return f"{measured} (no target)"
+    judged = "" if seconds is None else (": within target" if float(seconds) <= float(target) else ": OVER target")
+    return f"{measured} (target {duration_text(float(target))}){judged}"
+
+
+def dr_test_lines(entries: Iterable[Mapping[str, Any]]) -> list[str]:
+    """``Disaster recovery test``: each DR test's set, servers, RTO and RPO against their targets, and every
+    critical table's rows and checksum against the set's."""
+    lines: list[str] = []
+    for entry in entries:
+        after = entry.get("after") if isinstance(entry.get("after"), Mapping) else {}
+        lines += ["### Disaster recovery test", "",
+                  f"- Result: {entry.get('status')}" + (f": {entry.get('detail')}" if entry.get("detail") else ""),
+                  f"- Set: {after.get('backup_id') or '?'}",
+                  f"- Restored: {after.get('source_server') or '?'} -> {after.get('target_server') or '?'}, "
+                  f"database {after.get('target_database') or '?'}",
+                  f"- RTO: {_target_text(after.get('rto_seconds'), after.get('rto_target_seconds'))}",
+                  f"- RPO: {_target_text(after.get('rpo_seconds'), after.get('rpo_target_seconds'))}", ""]
+        tables = [table for table in after.get("tables") or [] if isinstance(table, Mapping)]
+        if tables:
+            lines += ["| table | rows | expected rows | checksum | expected checksum | ok |", "|---|---:|---:|---|---|---|"]
+            lines += [f"| {_cell(table.get('table'))} | {_number(table.get('rows'))} | "
+                      f"{_number(table.get('expected_rows'))} | {_cell(table.get('checksum') or '?')} | "
+                      f"{_cell(table.get('expected_checksum') or '?')} | {'yes' if table.get('ok') else 'NO'} |"
+                      for table in tables]
+            lines.append("")
+    return lines
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     lines = [
         f"# Maintenance report {report['maintenance_id']}",
@@ -603,6 +696,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if report.get("slices"):
         lines.append("- Slices: " + "; ".join(
             f"{one['maintenance_id']} ({len(one['hosts'])} host(s), {one.get('status')})" for one in report["slices"]))
+    lines += manual_checklist_lines(report["hosts"])
     for host, data in report["hosts"].items():
         timing = data.get("timing") or {}
         lines += ["", f"## {host}", ""]
@@ -631,4 +725,6 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             lines += [f"- {item}" for item in review["findings"]] or ["- no findings"]
             lines.append("")
         lines += performance_lines(data.get("performance") or [])
+        lines += dr_test_lines(data.get("dr_tests") or [])
+        lines += calendar_lines(data.get("calendar"))
     return "\n".join(lines).rstrip() + "\n"

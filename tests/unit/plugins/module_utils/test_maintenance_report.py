@@ -17,6 +17,7 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.maintenance_
     STOPPED,
     ReportError,
     RunLog,
+    dr_test_lines,
     merge_reports,
     plain,
     render_markdown,
@@ -215,6 +216,115 @@ def test_each_review_has_its_own_section_with_every_finding_and_what_to_do():
     assert ("### Access Review\n1 finding(s), 1 check(s) passed\n\n- namespace/production: breach: no NetworkPolicy. "
             "What to do: Add a default-deny ingress policy.") in markdown
     assert "### Security Scan" in markdown and "### Compliance Review" not in markdown
+
+
+# --------------------------------------------------------------------------- the quarter's calendar, the DR test
+
+Q2_PLAN = {"quarter": "Q2", "year": 2027, "now": "2027-05-12T12:00:00+00:00", "timezone": "UTC",
+           "automated": [{"step": "backup:validate", "item": "Backup Testing: full backup and restore validation"},
+                         {"step": "compliance_review", "item": "Compliance Review: retention checks"},
+                         {"step": "dr_test", "item": "DR exercise"}],
+           "manual": ["Infrastructure Refresh: hardware/VM upgrades", "Staff Training: certification updates"]}
+
+
+def calendar_run(plans):
+    run = RunLog(started=T0)
+    run.batch_started(PLAY, name="p", hosts=list(plans), batch=list(plans))
+    for host, plan in plans.items():
+        ran(run, host, records=[record("public.readings", status="ok", action="summary", detail="fine")])
+        run.keep_role_records(host, "backup", [record("set-1", status="ok", action="verified", detail="verified"),
+                                               record("checksums", status="breach", action="verify", detail="1 off")])
+        if plan is not None:
+            run.keep_calendar(host, plan)
+    return run.report(finished=T0, lead="lead")
+
+
+def test_the_quarters_manual_items_are_one_checklist_for_the_team_and_no_issue():
+    report = calendar_run({"a": Q2_PLAN, "b": Q2_PLAN})
+    markdown = render_markdown(report)
+    assert ("## Manual items this quarter (Q2 2027)\n\nFor the team: the guide's items of this quarter that no "
+            "playbook does.\n\n- [ ] Infrastructure Refresh: hardware/VM upgrades\n"
+            "- [ ] Staff Training: certification updates\n") in markdown
+    assert markdown.count("- [ ] Staff Training") == 1  # once for the run, not per host
+    assert markdown.index("## Manual items this quarter") < markdown.index("## a")
+    # Manual items are no records: they neither fail the run nor pass for a clean check.
+    for host in report["hosts"].values():
+        assert not any("Staff Training" in line for line in host["issues"] + host["validation"])
+        assert not any("Staff Training" in str(e) for e in host["planned_changes"] + host["entries"])
+
+
+def test_each_automated_item_shows_the_outcome_of_its_roles_records():
+    report = calendar_run({"a": Q2_PLAN})
+    calendar = report["hosts"]["a"]["calendar"]
+    assert [(item["step"], item["outcome"]) for item in calendar["automated"]] == [
+        ("backup:validate", "breach"), ("compliance_review", "not run"), ("dr_test", "not run")]
+    markdown = render_markdown(report)
+    assert ("### Maintenance calendar Q2 2027: automated items\n\n"
+            "- Backup Testing: full backup and restore validation (backup:validate): breach (1 breach, 1 ok)\n"
+            "- Compliance Review: retention checks (compliance_review): not run (no record of compliance_review: the "
+            "run stopped before it, or this host gives it nothing to do)\n") in markdown
+
+
+def test_a_manual_item_of_some_hosts_names_them_and_a_run_without_calendar_has_no_checklist():
+    other = {**Q2_PLAN, "manual": ["Staff Training: certification updates", "Vendor Review"]}
+    markdown = render_markdown(calendar_run({"a": Q2_PLAN, "b": other, "c": None}))
+    assert "- [ ] Infrastructure Refresh: hardware/VM upgrades (a)\n" in markdown
+    assert "- [ ] Staff Training: certification updates\n" in markdown
+    assert "- [ ] Vendor Review (b)\n" in markdown
+    plain_run = render_markdown(calendar_run({"a": None}))
+    assert "Manual items" not in plain_run and "Maintenance calendar" not in plain_run
+
+
+def test_a_quarter_without_manual_items_says_so():
+    markdown = render_markdown(calendar_run({"a": {**Q2_PLAN, "automated": [], "manual": []}}))
+    assert "## Manual items this quarter (Q2 2027)" in markdown and "- none this quarter" in markdown
+
+
+DR_AFTER = {"backup_id": "streamsystems-20270512T020000Z", "source_server": "127.0.0.1:5432",
+            "target_server": "127.0.0.1:6543", "target_database": "streamsystems_dr",
+            "rto_seconds": 42.5, "rto_target_seconds": 7200, "rpo_seconds": 93784, "rpo_target_seconds": 86400,
+            "tables": [{"table": "public.trades", "rows": 1000, "expected_rows": 1000, "checksum": "md5sum64:17",
+                        "expected_checksum": "md5sum64:17", "ok": True},
+                       {"table": "public.positions", "rows": 99, "expected_rows": 100, "checksum": "md5sum64:3",
+                        "expected_checksum": "md5sum64:4", "ok": False}]}
+
+
+def test_the_dr_test_has_its_section_with_rto_rpo_against_targets_and_each_table():
+    run = RunLog(started=T0)
+    run.batch_started(PLAY, name="p", hosts=["a"], batch=["a"])
+    dr_record = {**record("dr test", status="breach", action="dr_test", detail="RPO 1 day 2 h over 1 day"),
+                 "after": DR_AFTER}
+    run.keep_role_records("a", "dr_test", [record("restore", status="ok", action="verify", detail="restored"),
+                                           dr_record])
+    run.keep_calendar("a", {**Q2_PLAN, "quarter": "Q1"})
+    report = run.report(finished=T0, lead="lead")
+    host = report["hosts"]["a"]
+    assert host["dr_tests"] == [{"role": "dr_test", **dr_record}]
+    # A DR test judges; a failed or breached one is an issue, never a planned change.
+    assert host["planned_changes"] == [] and "dr test: breach: RPO 1 day 2 h over 1 day" in host["issues"]
+    assert ("dr_test", "breach") in [(i["step"], i["outcome"]) for i in host["calendar"]["automated"]]
+    markdown = render_markdown(report)
+    assert ("### Disaster recovery test\n\n"
+            "- Result: breach: RPO 1 day 2 h over 1 day\n"
+            "- Set: streamsystems-20270512T020000Z\n"
+            "- Restored: 127.0.0.1:5432 -> 127.0.0.1:6543, database streamsystems_dr\n"
+            "- RTO: 0 min 42 s (target 2 h 0 min 0 s): within target\n"
+            "- RPO: 26 h 3 min 4 s (target 24 h 0 min 0 s): OVER target\n\n"
+            "| table | rows | expected rows | checksum | expected checksum | ok |\n"
+            "|---|---:|---:|---|---|---|\n"
+            "| public.trades | 1000 | 1000 | md5sum64:17 | md5sum64:17 | yes |\n"
+            "| public.positions | 99 | 100 | md5sum64:3 | md5sum64:4 | NO |\n") in markdown
+
+
+def test_a_dr_test_that_measured_nothing_says_so():
+    after = {"backup_id": None, "rto_seconds": None, "rto_target_seconds": None, "rpo_seconds": 60,
+             "rpo_target_seconds": None, "tables": []}
+    lines = "\n".join(dr_test_lines([{**record("dr test", status="failed", action="dr_test", detail="refused"),
+                                       "after": after}]))
+    assert "- Set: ?" in lines and "- RTO: not measured (no target)" in lines
+    assert "- RPO: 1 min 0 s (no target)" in lines and "| table |" not in lines
+    assert dr_test_lines([{**record("dr test", status="failed", action="dr_test"), "after": None}])[0] == (
+        "### Disaster recovery test")
 
 
 def test_a_later_fact_of_the_same_role_replaces_the_earlier():
