@@ -30,7 +30,12 @@ from .backup_set import (
     MANIFEST_VERSION,
     VERIFIED,
     BackupError,
+    BackupRef,
+    check_name,
+    check_root,
     hash_file,
+    local_sets,
+    newest_set,
     json_bytes,
     read_json,
     tail,
@@ -54,6 +59,8 @@ from .window import format_duration, parse_duration
 
 SCRATCH_MARK = "created by streamops.maintenance backup_verify; dropped after the restore test"
 OK, FAILED, SKIPPED, UNKNOWN = "ok", "failed", "skipped", "unknown"
+# The result's ``state``: verified, failed, unknown (a needed check could not run), no_set (nothing to verify yet).
+VERIFIED_STATE, NO_SET = "verified", "no_set"
 NOT_UPLOADED = "the set was not uploaded (its manifest has no s3 location)"
 
 
@@ -560,8 +567,17 @@ def fetch_from_s3(store: S3Store, prefix: str, target: Path, checks: Checks) -> 
 
 
 def validate(params: dict[str, Any]) -> None:
-    if not params.get("path") and not params.get("s3"):
-        raise BackupError(msg="give path (a local backup set) or s3 (its bucket and prefix), or both")
+    if not params.get("path") and not params.get("backup_root") and not params.get("s3"):
+        raise BackupError(msg="give path (a local backup set), backup_root (its newest set), or s3 (its bucket "
+                              "and prefix)")
+    if params.get("path") and params.get("backup_root"):
+        raise BackupError(msg=f"give path {params['path']!r} or backup_root {params['backup_root']!r}, not both")
+    if params.get("name") and not params.get("backup_root"):
+        raise BackupError(msg=f"name {params['name']!r} picks the newest set under backup_root; backup_root is not set")
+    if params.get("name"):
+        check_name(params["name"])
+    if params.get("backup_root"):
+        check_root(params["backup_root"], create=False, allow_missing=True)
     if params.get("path") and not Path(params["path"]).is_absolute():
         raise BackupError(msg=f"path {params['path']!r} must be an absolute path")
     if params.get("max_age") is not None:
@@ -579,16 +595,46 @@ def run_backup_verify(params: dict[str, Any], *, check_mode: bool, diff_mode: bo
                       clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> dict[str, Any]:
     checks = Checks()
     try:
+        validate(params)
+        if params.get("backup_root"):
+            root = check_root(params["backup_root"], create=False, allow_missing=True)
+            newest = newest_set(root, params.get("name") or None)
+            if newest is None:
+                return no_set_result(root, params.get("name") or None)
+            params = {**params, "path": newest.where}
+            return verify(params, checks, check_mode=check_mode, clock=clock,
+                          unfinished=newer_unfinished(root, params.get("name") or None, newest))
         return verify(params, checks, check_mode=check_mode, clock=clock)
     except MaintenanceError as exc:
         # A failed result keeps the records of the checks that ran before the fault.
-        exc.details.update(records=checks.records, changed=False)
+        exc.details.update(records=checks.records, changed=False, state=FAILED)
         raise
 
 
+def newer_unfinished(root: Path, name: str | None, newest: BackupRef) -> list[str]:
+    """Sets without a manifest started after the newest complete one: a backup running now, or one that failed."""
+    return [ref.set_id for ref in local_sets(root, name) if not ref.complete and ref.started > newest.started]
+
+
+def no_set_result(root: Path, name: str | None) -> dict[str, Any]:
+    """An estate with no complete set yet: said plainly, status unknown (never clean), not a failed task."""
+    unfinished = [ref.set_id for ref in local_sets(root, name) if not ref.complete]
+    of_name = f" named {name}" if name else ""
+    if not root.exists():
+        detail = f"no backup set exists yet under {root}: the directory does not exist"
+    else:
+        detail = f"no backup set{of_name} exists yet under {root}"
+        if unfinished:
+            detail += (f": {len(unfinished)} unfinished set(s) without a manifest (a backup running now, or "
+                       f"failed), the newest {unfinished[-1]}")
+    record = make_record(str(root), "verified", UNKNOWN, detail,
+                         after={"verified": False, "backup_id": None, "path": str(root)})
+    return {"changed": False, "msg": detail, "records": [record], "verified": False, "backup_id": None,
+            "state": NO_SET, "set_path": None}
+
+
 def verify(params: dict[str, Any], checks: Checks, *, check_mode: bool,
-           clock: Callable[[], datetime]) -> dict[str, Any]:
-    validate(params)
+           clock: Callable[[], datetime], unfinished: list[str] | None = None) -> dict[str, Any]:
     begun = time.monotonic()
     store = S3Store(params["s3"]) if params.get("s3") else None
     local = Path(params["path"]) if params.get("path") else None
@@ -627,6 +673,9 @@ def verify(params: dict[str, Any], checks: Checks, *, check_mode: bool,
     set_id = manifest.get("backup_id") if manifest else None
     where = str(local) if local is not None else (copy.url(prefix) if copy is not None else "")
     status, detail = verdict(checks, restore_asked=bool(params.get("restore_test")))
+    if unfinished:
+        detail += (f"; a newer set has no manifest ({', '.join(unfinished)}): a backup running now, or one that "
+                   "failed")
     verified = status == OK
     records = [*checks.records, make_record(set_id or where, "verified", status, detail,
                                             after={"verified": verified, "backup_id": set_id, "path": where},
@@ -634,7 +683,10 @@ def verify(params: dict[str, Any], checks: Checks, *, check_mode: bool,
     if verified and manifest is not None:
         records.append(write_mark(local, copy, prefix, manifest, checks, now=clock(), check_mode=check_mode))
     result: dict[str, Any] = {"changed": is_changed(records), "records": records, "verified": verified,
-                              "backup_id": set_id}
+                              "backup_id": set_id,
+                              # Not 'path': Ansible would add that file's attributes, its 'state' among them.
+                              "set_path": str(local) if local is not None else None,
+                              "state": {OK: VERIFIED_STATE, FAILED: FAILED}.get(status, UNKNOWN)}
     if checks.failed:
         result["msg"] = "backup NOT verified: " + "; ".join(f"{r['name']}: {r['detail']}" for r in checks.failed)
         result["failed"] = params.get("fail_on_unverified", True)
@@ -643,8 +695,11 @@ def verify(params: dict[str, Any], checks: Checks, *, check_mode: bool,
     elif records[-1]["status"] == FAILED:
         result["msg"] = f"backup {set_id} verified, but {records[-1]['detail']}"
         result["failed"] = True
+        result["state"] = FAILED
     else:
         result["msg"] = f"backup {set_id} verified" + ("; check mode: verified.json not written" if check_mode else "")
+    if unfinished and verified:
+        result["msg"] += f"; a newer set has no manifest ({', '.join(unfinished)})"
     return result
 
 

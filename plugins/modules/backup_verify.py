@@ -12,8 +12,13 @@ version_added: 0.1.0
 author:
   - streamops maintainers (@streamops)
 description:
-  - Checks one backup set (a local directory, its S3 copy, or an S3 prefix alone) and returns one record per
-    check in RV(records), then a verdict.
+  - Checks one backup set (a local directory, the newest set under a backup root, its S3 copy, or an S3 prefix
+    alone) and returns one record per check in RV(records), then a verdict.
+  - With O(backup_root) instead of O(path), the newest complete set directly under it (of O(name), when
+    given) is verified. When there is none yet (the root is missing or empty, or holds only unfinished sets),
+    nothing is verified and the task does not fail - RV(state) is V(no_set) and the one record, named after
+    the root, says so with status C(unknown) (never clean in a report). A newer unfinished set (no manifest:
+    a backup running now, or one that failed) is named in the verdict's detail.
   - C(manifest) is present, complete and lists files that exist. C(checksums) reads every byte of every
     file against the manifest's size and sha256. C(archive <part>) reads that part to its end with the tool
     that would restore it (C(pg_restore) writing the whole archive as a script, C(redis-check-rdb), a full
@@ -27,8 +32,9 @@ description:
     names the one set to verify (it ends with the backup id).
   - With O(restore_test), restores the set into O(scratch_database) on the server of the connection
     options (created by this module, marked with a comment, and always dropped afterwards, also on
-    failure), then compares the critical tables' row counts with the manifest (C(row counts)) and runs
-    O(sql_checks) (C(sql <name>)). It refuses the backup's source database and any existing database it did
+    failure), then compares the critical tables' row counts (C(row counts)) and their checksums
+    (C(table checksums), content of every row, order-independent; C(unknown) for a set taken before manifests
+    recorded checksums) with the manifest, and runs O(sql_checks) (C(sql <name>)). It refuses the backup's source database and any existing database it did
     not create.
   - RV(verified) is true only when every check passed; then C(verified.json) is written beside the
     manifest (and in S3), and M(streamops.maintenance.pg_backup) retention never deletes the newest
@@ -52,8 +58,21 @@ attributes:
     details: Writes the mark again (with a new time) when run again; reports changed when it writes it.
 options:
   path:
-    description: Absolute directory of the set (the one with C(manifest.json)).
+    description:
+      - Absolute directory of the set (the one with C(manifest.json)).
+      - Mutually exclusive with O(backup_root).
     type: path
+  backup_root:
+    description:
+      - Absolute directory the sets are written under (pg_backup's O(streamops.maintenance.pg_backup#module:backup_root));
+        the newest complete set directly under it is verified.
+      - Mutually exclusive with O(path).
+    type: path
+  name:
+    description:
+      - With O(backup_root), only sets of this name (C(<name>-<YYYYmmddTHHMMSSZ>)) are looked at; any set
+        name when unset.
+    type: str
   max_age:
     description: The set must have finished less than this long ago (V(26h), V(8d)).
     type: str
@@ -140,6 +159,13 @@ EXAMPLES = r"""
             sql: SELECT count(*) FROM trades WHERE created_at > now() - interval '1 day'
             min: 1
 
+- name: Daily - the newest set under the root, read to the end, no restore (no set yet is state no_set)
+  streamops.maintenance.backup_verify:
+    backup_root: /backup/vitalstream
+    name: vitalstream
+    max_age: 26h
+  register: latest
+
 - name: Check one set's S3 copy only, without a restore (the prefix names the set)
   streamops.maintenance.backup_verify:
     s3:
@@ -152,14 +178,19 @@ RETURN = r"""
 records:
   description:
     - One record per check (docs/records.md), name the check (C(manifest), C(checksums), C(archive <part>),
-      C(age), C(s3 copy), C(restore), C(row counts), C(sql <name>)), action C(verify), status C(ok),
-      C(failed) or C(skipped), C(detail) with the figures, C(seconds) where measured (the restore test's
-      from creating the scratch database to dropping it).
+      C(age), C(s3 copy), C(restore), C(row counts), C(table checksums), C(sql <name>)), action C(verify),
+      status C(ok), C(failed), C(skipped) or C(unknown) (C(table checksums) of a set without them),
+      C(detail) with the figures, C(seconds) where measured (the restore test's from creating the scratch
+      database to dropping it). C(row counts) and C(table checksums) have C(after) with each table's value
+      in the restored copy; C(restore) has C(after.bytes), the restored database's size.
     - Then the verdict, name the backup id, action C(verified), status C(ok) when verified, C(failed) when
       a check failed, C(unknown) when a check it needs could not run (check mode, a set that cannot be
       restore-tested), C(after) with C(verified), C(backup_id) and C(path) (the directory, or the S3 prefix).
     - When C(verified.json) was written (and its S3 copy), a record action C(mark), status C(done)
-      (C(planned) in check mode), C(after.paths) where it was written.
+      (C(planned) in check mode), C(after.paths) where it was written. After a restore test the mark holds
+      C(restore_seconds) and C(restored_bytes).
+    - With O(backup_root) and no set under it, the only record is named after the root, action C(verified),
+      status C(unknown), C(after.verified) false.
   returned: always
   type: list
   elements: dict
@@ -181,8 +212,19 @@ verified:
   returned: always
   type: bool
 backup_id:
-  description: The set's id from its manifest (null when the manifest could not be read).
+  description: The set's id from its manifest (null when the manifest could not be read, or there is no set).
   returned: always
+  type: str
+state:
+  description:
+    - V(verified); V(failed) (a check failed); V(unknown) (every check that ran passed, but one it needs could
+      not run); V(no_set) (O(backup_root) holds no complete set yet).
+  returned: always
+  type: str
+  sample: no_set
+set_path:
+  description: The local set's directory that was verified (the newest one, with O(backup_root)); null for an S3-only check or no set.
+  returned: success
   type: str
 """
 
@@ -205,6 +247,8 @@ def argument_spec() -> dict:
     spec.update(s3_argument_spec())
     spec.update(
         path=dict(type="path"),
+        backup_root=dict(type="path"),
+        name=dict(type="str"),
         max_age=dict(type="str"),
         restore_test=dict(type="bool", default=False),
         scratch_database=dict(type="str", default="streamops_verify_scratch"),
@@ -223,7 +267,7 @@ def argument_spec() -> dict:
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           required_one_of=[("path", "s3")])
+                           required_one_of=[("path", "backup_root", "s3")])
     missing = {}
     if module.params["restore_test"]:
         missing["psycopg"] = PSYCOPG_IMPORT_ERROR

@@ -187,3 +187,50 @@ def test_table_comparison_problems():
 def test_fingerprint_fixes_every_setting_that_changes_row_text():
     fixed = {name.lower() for name, _ in FINGERPRINT_SETTINGS}
     assert {"extra_float_digits", "datestyle", "intervalstyle", "timezone", "bytea_output"} <= fixed
+
+
+def verify_latest(root, **params):
+    from ansible_collections.streamops.maintenance.plugins.module_utils.backup_verify import run_backup_verify
+    return run_backup_verify({"backup_root": str(root), **params}, check_mode=False)
+
+
+def test_no_set_yet_is_its_own_state_and_keeps_the_record_contract(tmp_path):
+    from ansible_collections.streamops.maintenance.plugins.module_utils.records import result_problems
+    result = verify_latest(tmp_path)
+    assert result_problems(result) == []
+    assert (result["state"], result["verified"], result["changed"], result.get("failed")) == ("no_set", False,
+                                                                                              False, None)
+    [record] = result["records"]
+    assert (record["name"], record["action"], record["status"]) == (str(tmp_path), "verified", "unknown")
+    assert record["detail"] == result["msg"] == f"no backup set exists yet under {tmp_path}"
+
+
+def test_only_unfinished_sets_are_no_set_and_counted(tmp_path):
+    make_set(tmp_path, "db-20261120T020000Z", complete=False)
+    make_set(tmp_path, "db-20261121T020000Z", complete=False)
+    make_set(tmp_path, "other-20261122T020000Z")
+    result = verify_latest(tmp_path, name="db")
+    assert result["state"] == "no_set"
+    assert result["msg"].endswith(": 2 unfinished set(s) without a manifest (a backup running now, or failed), "
+                                  "the newest db-20261121T020000Z")
+
+
+def test_a_newest_set_with_a_broken_manifest_is_failed_not_no_set(tmp_path):
+    directory = make_set(tmp_path, "db-20261121T020000Z")
+    result = verify_latest(tmp_path, name="db")
+    assert result["state"] == "failed" and result["failed"] is True and result["set_path"] == str(directory)
+    assert "manifest: " in result["msg"]
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"backup_root": "/tmp", "path": "/tmp/x"}, "not both"),
+    ({"path": "/tmp/x", "name": "db"}, "backup_root is not set"),
+    ({"backup_root": "/", "name": "db"}, "is the file system root"),
+    ({"backup_root": "/tmp", "name": "a b"}, "backup name 'a b'"),
+    ({}, "give path"),
+])
+def test_bad_verify_input_is_named_before_anything_is_read(params, message):
+    from ansible_collections.streamops.maintenance.plugins.module_utils.backup_verify import run_backup_verify
+    with pytest.raises(BackupError, match=message) as raised:
+        run_backup_verify(params, check_mode=False)
+    assert raised.value.details["state"] == "failed" and raised.value.details["records"] == []
