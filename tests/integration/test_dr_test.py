@@ -373,3 +373,17 @@ def test_bad_input_is_named_and_nothing_is_created(pg_server, pg_dr_server, sour
         failed, result = run(pg_dr_test, capsys, **args)
         assert failed and words in result["msg"], (bad, result["msg"])
     assert databases(pg_dr_server) == before
+
+
+def test_a_set_without_data_is_refused(pg_server, pg_dr_server, source, tmp_path, capsys):
+    """A schema-only set restores empty tables: no DR test of anything."""
+    root = tmp_path / "schema-only"
+    failed, backup = run(pg_backup, capsys, **pg_args(pg_server, source), backup_root=str(root), name="vitalstream",
+                         parts=["schema"])
+    assert not failed, backup
+    before = databases(pg_dr_server)
+    failed, result = run(pg_dr_test, capsys, **pg_args(pg_server, source), backup_root=str(root), name="vitalstream",
+                         backup_set=backup["backup_id"], target=target_args(pg_dr_server))
+    assert failed
+    assert "holds no PostgreSQL dump to restore onto another server" in record(result, "set")["detail"]
+    assert databases(pg_dr_server) == before
