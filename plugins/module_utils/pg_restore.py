@@ -144,7 +144,7 @@ def validate(params: dict[str, Any]) -> Options:
         for check in params.get("sql_checks") or []:
             if not isinstance(check, dict) or not check.get("name") or not check.get("sql"):
                 raise RestoreError(msg=f"sql_checks: each check needs a name and sql, got {check!r}")
-        if (params.get("jobs") or 1) < 1:
+        if params.get("jobs") is not None and params["jobs"] < 1:
             raise RestoreError(msg=f"jobs {params['jobs']} must be at least 1")
     tables = params.get("critical_tables")
     if tables:
