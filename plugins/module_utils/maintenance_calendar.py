@@ -59,7 +59,7 @@ def quarter_of(now: datetime, timezone: str | ZoneInfo = "UTC") -> str:
 
 def normal_step(step: str) -> str:
     """``role`` for ``role:main``: the checklist runs both the same way."""
-    role, _, entry = step.partition(":")
+    role, entry = (step.split(":", 1) + [""])[:2]
     return role if entry in ("", "main") else step
 
 

@@ -319,8 +319,8 @@ def test_the_dr_test_has_its_section_with_rto_rpo_against_targets_and_each_table
 def test_a_dr_test_that_measured_nothing_says_so():
     after = {"backup_id": None, "rto_seconds": None, "rto_target_seconds": None, "rpo_seconds": 60,
              "rpo_target_seconds": None, "tables": []}
-    lines = "\n".join(dr_test_lines([{**record("dr test", status="failed", action="dr_test", detail="refused"),
-                                       "after": after}]))
+    failed = {**record("dr test", status="failed", action="dr_test", detail="refused"), "after": after}
+    lines = "\n".join(dr_test_lines([failed]))
     assert "- Set: ?" in lines and "- RTO: not measured (no target)" in lines
     assert "- RPO: 1 min 0 s (no target)" in lines and "| table |" not in lines
     assert dr_test_lines([{**record("dr test", status="failed", action="dr_test"), "after": None}])[0] == (
