@@ -325,6 +325,8 @@ def judge_objective(label: str, seconds: float | None, target: Any, *, measured:
 
 
 def format_duration_seconds(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.3g}s"  # a sub-second objective stays readable: 0.001s, not 0.0s
     return f"{seconds:.1f}s" if seconds < 60 else format_duration(timedelta(seconds=seconds))
 
 
@@ -698,6 +700,17 @@ def add_rpo(run: DrRun) -> None:
         f"the data is from {snapshot.isoformat()} ({source_of_time})" if snapshot else source_of_time)))
 
 
+def objective_text(seconds: float | None, target: Any, missing: str) -> str:
+    """``41.2s`` or ``7h 2m (over its 6h objective)``."""
+    if seconds is None:
+        return missing
+    said = format_duration_seconds(seconds)
+    if not target:
+        return said
+    limit = parse_duration(target, field_name="objective").total_seconds()
+    return f"{said} ({'over' if seconds > limit else 'within'} its {format_duration_seconds(limit)} objective)"
+
+
 def source_named(params: dict[str, Any]) -> str | None:
     endpoint = endpoint_of_params(params, "the source connection")
     return str(endpoint) if endpoint else None
@@ -717,15 +730,17 @@ def result_of(run: DrRun) -> dict[str, Any]:
         detail = f"DR test of {set_id or 'no set'} onto {where} failed: " + "; ".join(
             f"{r['name']}: {r['detail']}" for r in failures)
     else:
-        figures = (f"RTO {format_duration_seconds(run.rto_seconds) if run.rto_seconds is not None else 'not measured'}, "
-                   f"RPO {format_duration_seconds(rpo_seconds) if rpo_seconds is not None else 'unknown'}")
+        figures = (f"RTO {objective_text(run.rto_seconds, run.params.get('rto_target'), 'not measured')}, "
+                   f"RPO {objective_text(rpo_seconds, run.params.get('rpo_target'), 'unknown')}")
         planned = len((run.manifest or {}).get("row_counts") or {})
         tables = (f"{len(run.tables)} table(s) compared" if run.tables else
                   f"{planned} table(s) to compare" if run.check_mode else "no table compared")
         word = {"planned": "would restore", "ok": "passed", "breach": "breached its objectives",
                 "unknown": "is not proven"}[status]
         word = f"{word} (check mode: nothing created)" if run.check_mode and status != "planned" else word
-        problems = [f"{r['name']}: {r['detail']}" for r in run.records if r["status"] in ("breach", "unknown")]
+        # RTO and RPO are in the figures; other problems (an unproven target, no table) say why.
+        problems = [f"{r['name']}: {r['detail']}" for r in run.records
+                    if r["status"] in ("breach", "unknown") and r["name"] not in ("rto", "rpo")]
         detail = f"DR test of {set_id} onto {where} {word}: {figures}; {tables}" + (
             f" ({'; '.join(problems)})" if problems else "")
     summary = summary_record(

@@ -312,3 +312,15 @@ def test_s3_set_refusals_before_any_request(params, name, words):
 def test_only_sets_with_data_restore_onto_an_empty_server():
     assert ["full"] in dr.DATA_PARTS and ["schema", "critical_data"] in dr.DATA_PARTS
     assert ["schema"] not in dr.DATA_PARTS
+
+
+@pytest.mark.parametrize(("seconds", "target", "text"), [
+    (41.23, None, "41.2s"),
+    (0.4567, None, "0.457s"),
+    (25320.0, "6h", "7h 2m (over its 6h objective)"),
+    (30.0, "PT0.001S", "30.0s (over its 0.001s objective)"),
+    (30.0, "2h", "30.0s (within its 2h objective)"),
+    (None, "2h", "not measured"),
+])
+def test_objective_text(seconds, target, text):
+    assert dr.objective_text(seconds, target, "not measured") == text
