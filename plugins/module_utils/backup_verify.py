@@ -680,7 +680,7 @@ def verify(params: dict[str, Any], checks: Checks, *, check_mode: bool,
     records = [*checks.records, make_record(set_id or where, "verified", status, detail,
                                             after={"verified": verified, "backup_id": set_id, "path": where},
                                             seconds=time.monotonic() - begun)]
-    if verified and manifest is not None:
+    if verified and manifest is not None and params.get("mark", True):
         records.append(write_mark(local, copy, prefix, manifest, checks, now=clock(), check_mode=check_mode))
     result: dict[str, Any] = {"changed": is_changed(records), "records": records, "verified": verified,
                               "backup_id": set_id,
@@ -697,7 +697,9 @@ def verify(params: dict[str, Any], checks: Checks, *, check_mode: bool,
         result["failed"] = True
         result["state"] = FAILED
     else:
-        result["msg"] = f"backup {set_id} verified" + ("; check mode: verified.json not written" if check_mode else "")
+        result["msg"] = f"backup {set_id} verified" + (
+            "; mark false: verified.json not written" if not params.get("mark", True) else
+            "; check mode: verified.json not written" if check_mode else "")
     if unfinished and verified:
         result["msg"] += f"; a newer set has no manifest ({', '.join(unfinished)})"
     return result

@@ -17,7 +17,7 @@ description:
   - With O(backup_root) instead of O(path), the newest complete set directly under it (of O(name), when
     given) is verified. When there is none yet (the root is missing or empty, or holds only unfinished sets),
     nothing is verified and the task does not fail - RV(state) is V(no_set) and the one record, named after
-    the root, says so with status C(unknown) (never clean in a report). A newer unfinished set (no manifest:
+    the root, says so with status C(unknown) (never clean in a report). A newer unfinished set (no manifest -
     a backup running now, or one that failed) is named in the verdict's detail.
   - C(manifest) is present, complete and lists files that exist. C(checksums) reads every byte of every
     file against the manifest's size and sha256. C(archive <part>) reads that part to its end with the tool
@@ -37,8 +37,8 @@ description:
     recorded checksums) with the manifest, and runs O(sql_checks) (C(sql <name>)). It refuses the backup's source database and any existing database it did
     not create.
   - RV(verified) is true only when every check passed; then C(verified.json) is written beside the
-    manifest (and in S3), and M(streamops.maintenance.pg_backup) retention never deletes the newest
-    verified set.
+    manifest (and in S3) unless O(mark=false), and M(streamops.maintenance.pg_backup) retention never deletes
+    the newest verified set.
   - The task fails when a check failed, unless O(fail_on_unverified=false).
 extends_documentation_fragment:
   - streamops.maintenance.attributes
@@ -55,7 +55,9 @@ attributes:
     support: none
   idempotent:
     support: full
-    details: Writes the mark again (with a new time) when run again; reports changed when it writes it.
+    details:
+      - Writes the mark again (with a new time) when run again; reports changed when it writes it.
+      - With O(mark=false) it changes nothing and never reports changed.
 options:
   path:
     description:
@@ -117,6 +119,13 @@ options:
   pg_bin_dir:
     description: Directory of pg_restore; the one on E(PATH) when unset.
     type: path
+  mark:
+    description:
+      - Write C(verified.json) beside the manifest (and in S3) when the set verified. V(false) leaves the set as
+        it is - a read-only check (the daily one), which neither marks a set nor replaces the mark (with its
+        restore figures) of an earlier restore test.
+    type: bool
+    default: true
   fail_on_unverified:
     description:
       - Fail the task when a check failed (the records say which and why).
@@ -260,6 +269,7 @@ def argument_spec() -> dict:
             min=dict(type="int", default=1),
         )),
         pg_bin_dir=dict(type="path"),
+        mark=dict(type="bool", default=True),
         fail_on_unverified=dict(type="bool", default=True),
     )
     return spec

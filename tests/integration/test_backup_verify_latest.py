@@ -28,7 +28,8 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.backup_verif
     restore_parts,
 )
 from ansible_collections.streamops.maintenance.plugins.modules import backup_verify, pg_backup
-from tests.integration.test_pg_backup import (  # noqa: F401 - fixtures used by name
+# trading and trading_template are fixtures, used by name. pylint: disable-next=unused-import
+from tests.integration.test_pg_backup import (  # noqa: F401
     databases,
     make_set,
     only,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -185,7 +185,7 @@ def test_table_comparison_problems():
 
 
 def test_fingerprint_fixes_every_setting_that_changes_row_text():
-    fixed = {name.lower() for name, _ in FINGERPRINT_SETTINGS}
+    fixed = {setting[0].lower() for setting in FINGERPRINT_SETTINGS}
     assert {"extra_float_digits", "datestyle", "intervalstyle", "timezone", "bytea_output"} <= fixed
 
 
