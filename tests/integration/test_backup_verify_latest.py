@@ -166,6 +166,13 @@ def test_the_newest_set_under_the_root_is_verified(trading, tmp_path, capsys):
     assert "a newer set has no manifest (trading-20991231T000000Z)" in verdict["detail"]
     assert (Path(newer["path"]) / "verified.json").is_file()
     assert not (Path(older["path"]) / "verified.json").exists()
+    # The daily check (mark false) leaves the set, and the nightly's mark, as they are.
+    mark = (Path(newer["path"]) / "verified.json").read_bytes()
+    failed, result = run(backup_verify, capsys, backup_root=str(root), name="trading", mark=False)
+    assert not failed and result["state"] == "verified" and result["changed"] is False and not only(result, "mark")
+    assert (Path(newer["path"]) / "verified.json").read_bytes() == mark
+    assert result["msg"].endswith("mark false: verified.json not written; a newer set has no manifest "
+                                  "(trading-20991231T000000Z)")
     # The newest set damaged: failed, named, not marked.
     shutil.rmtree(root / "trading-20991231T000000Z")
     (Path(newer["path"]) / "verified.json").unlink()
