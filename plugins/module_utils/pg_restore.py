@@ -365,11 +365,10 @@ def read_live(admin: Any, kwargs: dict[str, Any], database: str, tables: list[st
                                "database (restore a new one with backup_verify's restore test, or create it); "
                                "nothing was done")
     oid, owner, size, comment, limit, default_acl = row
-    acl = None if default_acl else [
-        (grantee, privilege, grantable) for grantee, privilege, grantable in admin.execute(
-            "SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END, a.privilege_type, "
-            "a.is_grantable FROM pg_database d, aclexplode(d.datacl) a WHERE d.oid = %s "
-            "ORDER BY 1 NULLS FIRST, 2", (oid,)).fetchall()]
+    acl = None if default_acl else [tuple(row) for row in admin.execute(
+        "SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END, a.privilege_type, "
+        "a.is_grantable FROM pg_database d, aclexplode(d.datacl) a WHERE d.oid = %s ORDER BY 1 NULLS FIRST, 2",
+        (oid,)).fetchall()]
     settings = [(role, entry) for role, entries in admin.execute(
         "SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_get_userbyid(s.setrole) END, s.setconfig "
         "FROM pg_db_role_setting s WHERE s.setdatabase = %s ORDER BY 1 NULLS FIRST", (oid,)).fetchall()

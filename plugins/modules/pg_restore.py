@@ -113,7 +113,7 @@ options:
     suboptions:
       compose:
         description:
-          - "The running containers of O(writers.compose.services) of a compose project on the Docker engine of
+          - "The running containers of the listed C(services) of a compose project on the Docker engine of
             O(docker_host): C(project) (or C(project_dir), whose base name compose uses), C(services) (a list),
             C(stop_timeout) (seconds before a container is killed, default 10). Stopped and started with the
             Docker API: the same containers, as compose made them."

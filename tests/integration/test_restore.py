@@ -165,7 +165,7 @@ def test_restore_gives_the_sets_rows_keeps_the_replaced_database_and_restarts_th
     before_rows, before_acl = fingerprints(live), database_acl(pg_server, live["dbname"])
     assert before_rows["public.vital_signs"][0] == manifest["row_counts"]["public.vital_signs"] + 500
     containers = started_at(writers_app)
-    assert {state for state, _ in containers.values()} == {"running"}
+    assert {state for state, _started in containers.values()} == {"running"}
 
     failed, result = run(pg_restore, capsys, **restore_args(live, root, writers_app))
     assert not failed, result["msg"]
@@ -192,7 +192,7 @@ def test_restore_gives_the_sets_rows_keeps_the_replaced_database_and_restarts_th
     assert safety_manifest["row_counts"] == {t: before_rows[t][0] for t in TABLES}
     # The writers were stopped and started again: running, each with a new start time.
     after = started_at(writers_app)
-    assert {state for state, _ in after.values()} == {"running"}
+    assert {state for state, _started in after.values()} == {"running"}
     assert all(after[name][1] != containers[name][1] for name in containers)
     assert result["msg"].count(safety) >= 2 and replaced in result["msg"]
 
@@ -261,7 +261,7 @@ def test_a_failure_half_way_leaves_the_old_database_serving(pg_server, live, ver
     assert not [d for d in databases(pg_server) if d.startswith(f"{live['dbname']}__")]
     assert held_sets(root) == []
     after = started_at(writers_app)
-    assert {state for state, _ in after.values()} == {"running"}
+    assert {state for state, _started in after.values()} == {"running"}
     assert all(after[name][1] != containers[name][1] for name in containers)
 
 
@@ -310,9 +310,8 @@ def test_bad_input_is_named_before_anything_is_done(pg_server, live, verified_se
         ({"backup_set": "vitalstream-20990101T000000Z"}, "does not exist"),
         ({"backup_root": "backups"}, "must be an absolute path"),
         ({"database": "postgres"}, "is the maintenance database"),
-        ({"writers": {"compose": {"project": "x", "services": ["a"]}, "kubernetes": {"namespace": "n",
-                                                                                      "deployments": ["d"]}}},
-         "exactly one of compose or kubernetes"),
+        ({"writers": {"compose": {"project": "x", "services": ["a"]},
+                      "kubernetes": {"namespace": "n", "deployments": ["d"]}}}, "exactly one of compose or kubernetes"),
         ({"writers": {"compose": {"project": "x", "services": ["a"], "service": "b"}}}, "unknown key(s) service"),
     ]
     for change, words in cases:
