@@ -99,7 +99,7 @@ def parse_server(text: Any, label: str) -> Endpoint | None:
     """``host:port`` (``[::1]:5432`` or ``::1:5432`` for IPv6) as pg_backup writes ``postgres.server``; else None."""
     if not isinstance(text, str) or ":" not in text:
         return None
-    host, _, port = text.rpartition(":")
+    host, _colon, port = text.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not host or not port.isdigit():
         return None
@@ -178,7 +178,7 @@ def judge_target(source: ServerIdentity, target: ServerIdentity, *, target_name:
                 return TargetVerdict("failed", "host and port", (
                     f"refused: target {target_name} is the source server (rule: same host and port: target "
                     f"{mine} ({mine.label}) is {theirs} ({theirs.label})); nothing was created on it"))
-    target_ids = {value for value, _ in target.system_ids}
+    target_ids = {pair[0] for pair in target.system_ids}
     for value, where in source.system_ids:
         if value in target_ids:
             return TargetVerdict("failed", "system identifier", (
@@ -378,7 +378,6 @@ def target_argument_spec() -> dict[str, Any]:
     for key, option in pg_connection_argument_spec().items():
         options[key] = {k: v for k, v in option.items() if k != "fallback"}
     return dict(target=dict(type="dict", required=True, options=options))
-
 
 
 TARGET_NEEDS = "target names the DR server explicitly: give target.login_host (or target.login_unix_socket)"
@@ -596,7 +595,7 @@ def verdict_figures(verdict: TargetVerdict, source: ServerIdentity, target: Serv
             "source_endpoints": [f"{e} ({e.label})" for e in source.endpoints],
             "source_system_identifiers": [f"{value} ({where})" for value, where in source.system_ids],
             "target_endpoints": [f"{e} ({e.label})" for e in target.endpoints],
-            "target_system_identifier": next((value for value, _ in target.system_ids), None)}
+            "target_system_identifier": next((pair[0] for pair in target.system_ids), None)}
 
 
 def plan_restore(run: DrRun) -> None:
@@ -756,4 +755,3 @@ def result_of(run: DrRun) -> dict[str, Any]:
     if status == "failed":
         result["failed"] = True
     return result
-

@@ -177,7 +177,7 @@ def test_dr_test_restores_the_set_onto_the_other_server(pg_server, pg_dr_server,
 
 
 def test_the_target_database_is_dropped_after_a_passed_test(pg_server, pg_dr_server, source, backup_set, capsys):
-    root, _, _ = backup_set
+    root = backup_set[0]
     target_db = f"dr_{uuid.uuid4().hex[:8]}"
     failed, result = run(pg_dr_test, capsys, **pg_args(pg_server, source), backup_root=str(root), name="vitalstream",
                          target=target_args(pg_dr_server), target_database=target_db)
@@ -188,7 +188,7 @@ def test_the_target_database_is_dropped_after_a_passed_test(pg_server, pg_dr_ser
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
 def test_the_source_server_is_refused_by_host_and_port(pg_server, source, backup_set, capsys, host):
-    root, _, _ = backup_set
+    root = backup_set[0]
     before = databases(pg_server)
     failed, result = run(pg_dr_test, capsys, **pg_args(pg_server, source), backup_root=str(root), name="vitalstream",
                          target=target_args(pg_server, login_host=host), target_database="refused_dr")
@@ -213,7 +213,7 @@ class TcpForwarder:
     def serve(self) -> None:
         while True:
             try:
-                client, _ = self.listener.accept()
+                client = self.listener.accept()[0]
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.upstream))
@@ -239,7 +239,7 @@ class TcpForwarder:
 
 
 def test_another_address_of_the_source_is_refused_by_system_identifier(pg_server, source, backup_set, capsys):
-    root, _, manifest = backup_set
+    root, manifest = backup_set[0], backup_set[2]
     forwarder = TcpForwarder(pg_server.port)
     before = databases(pg_server)
     try:
@@ -256,7 +256,7 @@ def test_another_address_of_the_source_is_refused_by_system_identifier(pg_server
 
 def test_a_damaged_set_is_refused_before_anything_is_created(pg_server, pg_dr_server, source, backup_set,
                                                              tmp_path, capsys):
-    _, directory, _ = backup_set
+    directory = backup_set[1]
     root = tmp_path / "backups"
     copy = root / directory.name
     shutil.copytree(directory, copy)
@@ -276,7 +276,7 @@ def test_a_damaged_set_is_refused_before_anything_is_created(pg_server, pg_dr_se
 
 def test_an_existing_database_on_the_target_is_refused_and_untouched(pg_server, pg_dr_server, source, backup_set,
                                                                      capsys):
-    root, _, _ = backup_set
+    root = backup_set[0]
     name = f"app_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(**pg_dr_server.conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -297,7 +297,7 @@ def test_an_existing_database_on_the_target_is_refused_and_untouched(pg_server, 
 
 
 def test_rto_and_rpo_over_their_targets_are_a_breach(pg_server, pg_dr_server, source, backup_set, capsys):
-    root, _, _ = backup_set
+    root = backup_set[0]
     failed, result = run(pg_dr_test, capsys, **pg_args(pg_server, source), backup_root=str(root), name="vitalstream",
                          target=target_args(pg_dr_server), target_database=f"dr_{uuid.uuid4().hex[:8]}",
                          rto_target="PT0.001S", rpo_target="PT0.001S")
@@ -311,7 +311,7 @@ def test_rto_and_rpo_over_their_targets_are_a_breach(pg_server, pg_dr_server, so
 
 def test_an_unreadable_target_identity_is_not_proven(pg_server, pg_dr_server, source, backup_set, capsys):
     """A DR role that may not call pg_control_system(): tested (host and port differ), never reported clean."""
-    root, _, _ = backup_set
+    root = backup_set[0]
     role, password = f"dr_{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
     with psycopg.connect(**pg_dr_server.conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
@@ -361,7 +361,7 @@ def test_the_set_comes_from_s3_when_the_local_disk_is_gone(pg_server, pg_dr_serv
 
 
 def test_bad_input_is_named_and_nothing_is_created(pg_server, pg_dr_server, source, backup_set, capsys):
-    root, _, _ = backup_set
+    root = backup_set[0]
     before = databases(pg_dr_server)
     for bad, words in ((dict(rto_target="soon"), "rto_target 'soon' is not a duration"),
                        (dict(target_database="bad name;"), "target_database 'bad name;' is not a plain identifier"),

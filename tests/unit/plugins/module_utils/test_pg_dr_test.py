@@ -24,7 +24,7 @@ def resolve(host):
 
 
 def endpoint(text, label="x"):
-    host, _, port = text.rpartition(":")
+    host, _colon, port = text.rpartition(":")
     return dr.Endpoint(host, int(port), label)
 
 
