@@ -425,7 +425,6 @@ class DrRun:
                  timer: Callable[[], float]) -> None:
         self.params = params
         self.check_mode = check_mode
-        self.clock = clock
         self.timer = timer
         self.records: list[dict[str, Any]] = []
         self.started_at = clock()
@@ -444,9 +443,6 @@ class DrRun:
         record = make_record(name, action, status, detail, **figures)
         self.records.append(record)
         return record
-
-    def failed(self) -> bool:
-        return any(record["status"] == "failed" for record in self.records)
 
 
 def run_pg_dr_test(params: dict[str, Any], *, check_mode: bool, diff_mode: bool = False,
@@ -535,9 +531,9 @@ def judge(run: DrRun, resolve: Resolver) -> bool:
                      parse_server((manifest.get("postgres") or {}).get("server"), "the set's postgres.server")):
         if endpoint is not None:
             source.endpoints.append(endpoint)
-    set_id = (manifest.get("postgres") or {}).get("system_identifier")
-    if set_id:
-        source.system_ids.append((str(set_id), "the set's postgres.system_identifier"))
+    recorded = (manifest.get("postgres") or {}).get("system_identifier")
+    if recorded:
+        source.system_ids.append((str(recorded), "the set's postgres.system_identifier"))
     else:
         source.problems.append("the set's manifest has no postgres.system_identifier")
     named = endpoint_of_params(params["target"], "the target connection")
@@ -558,7 +554,10 @@ def judge(run: DrRun, resolve: Resolver) -> bool:
     with admin:
         identify(admin, "the target", target)
         verdict = judge_target(source, target, target_name=target_name, resolve=resolve)
-        problem = None if verdict.status == "failed" else existing_database_problem(admin, run)
+        try:
+            problem = None if verdict.status == "failed" else existing_database_problem(admin, run)
+        except psycopg.Error as exc:
+            problem = f"target {target_name}: its databases cannot be listed: {first_line(exc)}; nothing was created"
     if problem is not None:
         run.add("target", CHECK, "failed", problem, after=verdict_figures(verdict, source, target),
                 seconds=run.timer() - begun)
