@@ -509,7 +509,7 @@ class RestoreRun:
                                      mark=chosen.mark)
         status = guard.status(estimate.duration)
         self.window = status.decision()
-        self.plan = self.make_plan(chosen, live, running, writers, estimate, names, tables)
+        self.plan = self.make_plan(chosen, live, running, writers, estimate, names)
         self.add_plan_records(chosen, live, running, writers, estimate, status)
         if not status.allowed:
             if self.check_mode:
@@ -521,7 +521,9 @@ class RestoreRun:
             self.add_planned_steps(chosen, live, running, names)
             return self.result(f"would restore {chosen.set_id} into {options.database} on {self.server}, estimated "
                                f"{format_duration(estimate.duration)}; check mode: nothing was done")
-        return self.execute(chosen, live, running, writers, names, tables)
+        # The safety backup dumps the critical tables the live database still has (a dropped one may be the reason
+        # for the restore, and must not make the backup of what is left fail).
+        return self.execute(chosen, live, running, writers, names, sorted(live.row_counts))
 
     def check_chosen_set(self) -> ChosenSet:
         chosen = choose_set(self.options)
@@ -547,7 +549,7 @@ class RestoreRun:
         return chosen
 
     def make_plan(self, chosen: ChosenSet, live: LiveDatabase, running: list[Any], writers: Any,
-                  estimate: Estimate, names: Names, tables: list[str]) -> dict[str, Any]:
+                  estimate: Estimate, names: Names) -> dict[str, Any]:
         age = set_age(chosen.manifest, self.clock())
         window = self.window or {}
         return {
@@ -562,7 +564,8 @@ class RestoreRun:
             "estimate": {"seconds": estimate.seconds, "basis": estimate.basis,
                          "window_seconds_left": window.get("seconds_left"), "window_mode": window.get("mode")},
             "safety_backup": {"root": str(self.options.safety_root), "name": chosen.manifest.get("name"),
-                              "parts": self.safety_parts(tables), "s3": bool(self.params.get("s3"))},
+                              "parts": self.safety_parts(sorted(live.row_counts)),
+                              "critical_tables": sorted(live.row_counts), "s3": bool(self.params.get("s3"))},
             "restored_database": names.restored,
             "replaced_database": names.replaced if self.options.keep_replaced else None,
             "keep_replaced": self.options.keep_replaced,
@@ -792,8 +795,14 @@ class RestoreRun:
         way_back = (f"the way back: rename {names.replaced} back to {live.name}, or restore the safety set "
                     f"{self.safety_set} (restore.yml -e restore_set={self.safety_set})")
         hold = read_hold(safety_dir) or {}
-        write_hold(safety_dir, {**hold, "state": "swapped", "replaced_database": names.replaced,
-                                "swapped_at": self.clock().isoformat()})
+        try:
+            write_hold(safety_dir, {**hold, "state": "swapped", "replaced_database": names.replaced,
+                                    "swapped_at": self.clock().isoformat()})
+        except (OSError, BackupError) as exc:
+            # The hold written before the restore still holds the set; only the replaced database's name is missing.
+            message = exc.msg if isinstance(exc, BackupError) else str(exc)
+            self.add(self.safety_set, "hold", "failed", f"could not name {names.replaced} in the hold: {message}; "
+                                                        f"accept will not drop it, drop it by hand")
         problem = self.check_live(chosen, live)
         if problem is None and not self.options.keep_replaced:
             self.drop_replaced(names.replaced)

@@ -347,3 +347,19 @@ def test_kubernetes_writers_are_scaled_to_zero_and_back(pg_server, live, verifie
     assert deployment["spec"]["replicas"] == 2 and deployment["status"].get("readyReplicas") == 2
     assert "streamops.io/restore-replicas" not in (deployment["metadata"].get("annotations") or {})
     assert fingerprints(live) == {t: (manifest["row_counts"][t], manifest["table_checksums"][t]) for t in TABLES}
+
+
+@pytest.mark.ansible
+@pytest.mark.parametrize("hosts", [None, "all", "vitalstream-*", "nosuch"])
+def test_the_playbook_refuses_to_run_without_one_named_host_or_estate(hosts):
+    from tests.helpers import BIN, REPO, ansible_env, output_of  # noqa: PLC0415
+    from tests.helpers import run as run_command  # noqa: PLC0415
+
+    extra = ["-e", f"restore_hosts={hosts}"] if hosts else []
+    result = run_command([str(BIN / "ansible-playbook"), "-i", str(REPO / "inventory" / "lab"),
+                          str(REPO / "playbooks" / "restore.yml"), *extra], env=ansible_env())
+    assert result.returncode != 0, output_of(result)
+    assert "name the one host or estate it restores" in result.stdout, output_of(result)
+    # The first play failed: no play of the checklist ran on any estate host.
+    recap = result.stdout.split("PLAY RECAP")[-1]
+    assert "localhost" in recap and "stream-lab" not in recap and "Maintenance checklist" not in result.stdout
