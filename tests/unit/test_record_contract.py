@@ -47,6 +47,7 @@ CONTRACT_TESTS = {
     "maintenance_window": "tests/unit/test_record_contract.py",
     "pg_backup": "tests/integration/test_pg_backup.py",
     "pg_compliance": "tests/integration/test_pg_compliance.py",
+    "pg_dr_test": "tests/integration/test_dr_test.py",
     "pg_maintenance": "tests/integration/test_pg_maintenance.py",
     "prometheus_tsdb": "tests/integration/test_prometheus_tsdb.py",
     "prometheus_rules": "tests/integration/test_prometheus_rules.py",
