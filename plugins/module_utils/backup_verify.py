@@ -587,7 +587,7 @@ def validate(params: dict[str, Any]) -> None:
     for check in params.get("sql_checks") or []:
         if not check.get("name") or not check.get("sql"):
             raise BackupError(msg=f"sql_checks: each check needs a name and sql, got {check!r}")
-    if (params.get("jobs") or 1) < 1:
+    if params.get("jobs") is not None and params["jobs"] < 1:
         raise BackupError(msg=f"jobs {params['jobs']} must be at least 1")
 
 

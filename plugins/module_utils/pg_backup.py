@@ -270,7 +270,7 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
     if params.get("format") == "custom" and (params.get("jobs") or 1) > 1:
         raise BackupError(msg=f"jobs {params['jobs']} needs format: directory (pg_dump dumps in parallel "
                               "only to a directory)")
-    if (params.get("jobs") or 1) < 1:
+    if params.get("jobs") is not None and params["jobs"] < 1:
         raise BackupError(msg=f"jobs {params['jobs']} must be at least 1")
     compress = params.get("compress_level")
     if compress is not None and not 0 <= compress <= 9:

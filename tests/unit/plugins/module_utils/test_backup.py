@@ -192,6 +192,8 @@ def test_dump_errors_are_found_even_with_exit_zero():
     ({"parts": ["config"], "name": "x", "config_paths": ["/no/such/dir"]}, "/no/such/dir"),
     ({"parts": ["full"]}, "database is required"),
     ({"parts": ["full"], "database": "d", "critical_tables": ["bad name"]}, "'bad name' is not a plain identifier"),
+    # 0 is refused, not read as 1 (as `jobs or 1` would).
+    ({"parts": ["full"], "format": "directory", "database": "d", "jobs": 0}, "jobs 0 must be at least 1"),
 ])
 def test_bad_backup_input_is_named(params, message):
     with pytest.raises(Exception) as caught:

@@ -228,6 +228,7 @@ def test_a_newest_set_with_a_broken_manifest_is_failed_not_no_set(tmp_path):
     ({"backup_root": "/", "name": "db"}, "is the file system root"),
     ({"backup_root": "/tmp", "name": "a b"}, "backup name 'a b'"),
     ({}, "give path"),
+    ({"path": "/tmp/x", "jobs": 0}, "jobs 0 must be at least 1"),
 ])
 def test_bad_verify_input_is_named_before_anything_is_read(params, message):
     from ansible_collections.streamops.maintenance.plugins.module_utils.backup_verify import run_backup_verify
