@@ -131,14 +131,15 @@ def writers_app(docker_engine, lab_image, tmp_path_factory):
         app.down()
 
 
-def started_at(app):
-    """Each writer container's state and start time, from the engine."""
+def started_at(app=None, *, docker_host=None, project=None):
+    """Each writer container's state and start time, from the engine (of a ComposeApp, or a host and project)."""
     import docker  # noqa: PLC0415
 
-    client = docker.DockerClient(base_url=app.engine.host)
+    docker_host, project = (app.engine.host, app.project) if app is not None else (docker_host, project)
+    client = docker.DockerClient(base_url=docker_host)
     try:
         return {c.name: (c.attrs["State"]["Status"], c.attrs["State"]["StartedAt"])
-                for c in client.containers.list(all=True, filters={"label": f"com.docker.compose.project={app.project}"})}
+                for c in client.containers.list(all=True, filters={"label": f"com.docker.compose.project={project}"})}
     finally:
         client.close()
 
@@ -363,3 +364,43 @@ def test_the_playbook_refuses_to_run_without_one_named_host_or_estate(hosts):
     # The first play failed: no play of the checklist ran on any estate host.
     recap = result.stdout.split("PLAY RECAP")[-1]
     assert "localhost" in recap and "stream-lab" not in recap and "Maintenance checklist" not in result.stdout
+
+
+@pytest.mark.ansible
+@pytest.mark.docker
+def test_the_playbook_in_check_mode_shows_the_plan_of_one_estate_and_changes_nothing(tmp_path, lab_services,
+                                                                                     capsys):
+    from tests.helpers import BIN, REPO, ansible_env, lab_inventory, output_of  # noqa: PLC0415
+    from tests.helpers import run as run_command  # noqa: PLC0415
+    from tests.integration import estate_state  # noqa: PLC0415
+
+    inventory = lab_inventory(tmp_path, lab_services)
+    pg = lab_services["postgres"]
+    login = {"login_host": pg["host"], "login_port": pg["port"], "login_user": pg["admin_user"],
+             "login_password": pg["admin_password"], "database": pg["estates"]["vitalstream"]["database"],
+             "sslmode": pg["sslmode"], "ca_cert": pg["ca_cert"]}
+    # A verified set where the lab inventory's backup_root is (the backup role would have written it).
+    root = tmp_path / "lab-state" / "backups" / "vitalstream"
+    failed, backup = run(pg_backup, capsys, **login, backup_root=str(root), parts=["full", "critical_data"],
+                         critical_tables=["vital_signs", "alarms"])
+    assert not failed, backup["msg"]
+    failed, verified = run(backup_verify, capsys, **login, path=backup["path"], restore_test=True,
+                           scratch_database="streamops_verify_restore_playbook")
+    assert not failed and verified["verified"], verified["msg"]
+    writers = {"docker_host": lab_services["compose"]["docker_host"], "project": lab_services["compose"]["project"]}
+    before, containers = estate_state.snapshot(lab_services, tmp_path / "lab-state"), started_at(**writers)
+
+    result = run_command([str(BIN / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / "restore.yml"),
+                          "--check", "-e", "restore_hosts=vitalstream-lab"],
+                         env=ansible_env(MAINTENANCE_REPORT_DIR=str(tmp_path / "reports"), MAINTENANCE_LEAD="test"))
+    assert result.returncode == 0, output_of(result)
+    assert estate_state.snapshot(lab_services, tmp_path / "lab-state") == before
+    assert started_at(**writers) == containers
+    report = json.loads(next((tmp_path / "reports").glob("MAINT-*.json")).read_text())
+    # The estate named, and the guard play's localhost (which only checked restore_hosts: no records).
+    assert set(report["hosts"]) - {"localhost"} == {"vitalstream-lab"}
+    assert not report["hosts"].get("localhost", {}).get("entries")
+    entries = [e for e in report["hosts"]["vitalstream-lab"]["entries"] if e["role"] == "restore"]
+    planned = {e["action"] for e in entries if e["status"] == "planned"}
+    assert planned == {"safety_backup", "stop_writer", "restore_database", "swap"}, entries
+    assert any(e["action"] == "restore_source" and backup["backup_id"] in e["name"] for e in entries), entries
