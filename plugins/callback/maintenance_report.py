@@ -88,6 +88,7 @@ class CallbackModule(CallbackBase):
         self._run = RunLog(started=datetime.now(timezone.utc))
         self._task_started = {}
         self._play = None  # the current batch's copy of the play: Ansible marks its failed hosts on it
+        self._guard_play = False
 
     def v2_playbook_on_start(self, playbook):
         self._run = RunLog(started=datetime.now(timezone.utc), playbook=os.path.basename(playbook._file_name),
@@ -96,8 +97,13 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_play_start(self, play):
         # Sent once per serial batch, with the inventory restricted to the batch.
         self._note_hosts_failed_by_ansible()
-        self._play = play
         play_vars = play.get_variable_manager().get_vars(play=play)  # the hosts as Ansible names them to tasks
+        # A play that only checks the launch's inputs (restore.yml's, on localhost) is no maintained host: its
+        # hosts enter the report only through a failure (the refusal, which is then the whole run).
+        self._guard_play = bool(play_vars.get("maintenance_report_guard_play"))
+        self._play = None if self._guard_play else play
+        if self._guard_play:
+            return
         self._run.batch_started(play._uuid, name=play.get_name(), hosts=play_vars.get("ansible_play_hosts_all", []),
                                 batch=play_vars.get("ansible_play_batch", []), serial=play.serial,
                                 max_fail_percentage=play.max_fail_percentage)
@@ -112,6 +118,8 @@ class CallbackModule(CallbackBase):
             self._run.hosts_failed_by_ansible(self._play._uuid, getattr(self._play, "_removed_hosts", ()))
 
     def v2_runner_on_start(self, host, task):
+        if self._guard_play:
+            return
         self._task_started[(host.get_name(), task._uuid)] = time.monotonic()
         self._run.task_started(host.get_name())
 
@@ -157,9 +165,13 @@ class CallbackModule(CallbackBase):
                                     records)
 
     def v2_runner_on_skipped(self, result):
+        if self._guard_play:
+            return
         self._time(result)
 
     def v2_runner_on_ok(self, result):
+        if self._guard_play:
+            return
         self._time(result)
         self._collect_facts(result)
         self._collect_records(result)

@@ -49,6 +49,7 @@ CONTRACT_TESTS = {
     "pg_compliance": "tests/integration/test_pg_compliance.py",
     "pg_dr_test": "tests/integration/test_dr_test.py",
     "pg_maintenance": "tests/integration/test_pg_maintenance.py",
+    "pg_restore": "tests/integration/test_restore.py",
     "prometheus_tsdb": "tests/integration/test_prometheus_tsdb.py",
     "prometheus_rules": "tests/integration/test_prometheus_rules.py",
     "redis_memory_guard": "tests/integration/test_redis_memory_guard.py",

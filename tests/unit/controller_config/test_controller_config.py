@@ -24,7 +24,7 @@ from controller_config.validate import reference_problems, survey_schema_problem
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "inventory" / "example"
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc)
-PLAYBOOKS = ("daily", "deploy", "emergency", "monthly", "quarterly", "rollback", "weekly")
+PLAYBOOKS = ("daily", "deploy", "emergency", "monthly", "quarterly", "restore", "rollback", "weekly")
 ESTATES = ("stream_systems", "vitalstream")
 UTC = timezone.utc
 
@@ -90,6 +90,11 @@ SURVEYS = {
     "emergency": [("maintenance_window_emergency_approved_by", "text", True),
                   ("maintenance_window_emergency_reason", "text", True),
                   ("maintenance_window_emergency_ticket", "text", True)],
+    # The approval is optional here: inside a window a restore needs none.
+    "restore": [("restore_hosts", "text", True), ("restore_set", "text", False), ("restore_accept", "text", False),
+                ("maintenance_window_emergency_approved_by", "text", False),
+                ("maintenance_window_emergency_reason", "text", False),
+                ("maintenance_window_emergency_ticket", "text", False)],
 }
 
 
