@@ -599,7 +599,6 @@ def verdict_figures(verdict: TargetVerdict, source: ServerIdentity, target: Serv
 
 def plan_restore(run: DrRun) -> None:
     """Check mode: what the real run would create, restore and compare; nothing is created."""
-    assert run.located is not None and run.manifest is not None
     estimate = (run.located.verified_mark or {}).get("restore_seconds")
     tables = sorted(run.manifest.get("row_counts") or {})
     run.add(f"{run.target_database} on {run.target_server}", "restore", "planned", (
@@ -614,7 +613,6 @@ def plan_restore(run: DrRun) -> None:
 
 def restore_and_compare(run: DrRun) -> None:
     """Create the marked database, restore, compare, run the SQL checks; drop it unless kept (never a failed one)."""
-    assert run.located is not None and run.manifest is not None
     params, database = run.params, run.target_database or ""
     name = f"{database} on {run.target_server}"
     created = False
@@ -652,7 +650,6 @@ def restore_and_compare(run: DrRun) -> None:
 
 def compare(run: DrRun, database: str) -> bool:
     """The ``row counts``, ``checksums`` and ``sql <name>`` records; True when the copy passed (RTO stops here)."""
-    assert run.manifest is not None
     checks = Checks()
     with connect({**run.target_kwargs, "dbname": database}) as conn:
         comparisons = compare_tables(conn, run.manifest)
@@ -691,7 +688,6 @@ def drop_or_keep(run: DrRun, admin: Any, name: str, *, passed: bool) -> None:
 
 
 def add_rpo(run: DrRun) -> None:
-    assert run.manifest is not None
     snapshot, source_of_time = snapshot_time(run.manifest)
     seconds = (run.started_at - snapshot).total_seconds() if snapshot else None
     run.records.append(judge_objective("rpo", seconds, run.params.get("rpo_target"), measured=(

@@ -14,7 +14,7 @@ writes straight over the live database and keeps no copy of what it replaced. He
 4. the writers stop (compose services, or Deployments scaled to 0), recording what ran;
 5. the set is restored into a NEW database ``<db>__restore_<stamp>`` (marked), given the live
    database's settings, ACL, connection limit, and checked (row counts and checksums against the
-   manifest, the SQL checks); any failure drops it and leaves the live database untouched;
+   manifest, the SQL checks) and analyzed; any failure drops it and leaves the live database untouched;
 6. the swap is two renames in ONE transaction (PostgreSQL allows ALTER DATABASE RENAME in a transaction
    block; it refuses while another session is connected, so the sessions are terminated first and the
    swap retried); the replaced database is kept as ``<db>__replaced_<stamp>``, the instant way back;
@@ -704,6 +704,19 @@ class RestoreRun:
             self.add(names.restored, "restore_database", "failed", exc.msg, seconds=time.monotonic() - begun)
             raise
         self.check_new_database(chosen, names)
+        self.analyze_new_database(names)
+
+    def analyze_new_database(self, names: Names) -> None:
+        """ANALYZE before the swap: pg_restore leaves no statistics, and the first queries on a copy without them
+        get plans as if every table were empty (sequential scans, wrong joins) until autovacuum gets round to it."""
+        begun = time.monotonic()
+        try:
+            with connect({**self.kwargs, "dbname": names.restored}) as conn:
+                conn.execute("ANALYZE")
+        except psycopg.Error as exc:
+            raise RestoreError(msg=f"ANALYZE of {names.restored} failed: {first_line(exc)}") from exc
+        self.add(names.restored, "analyze", "done", "statistics gathered for the planner before the swap",
+                 seconds=time.monotonic() - begun)
 
     def check_new_database(self, chosen: ChosenSet, names: Names) -> None:
         checks = Checks()

@@ -181,6 +181,10 @@ def test_restore_gives_the_sets_rows_keeps_the_replaced_database_and_restarts_th
     assert comment == "VitalStream production" and limit == 50
     assert sorted(acl) == before_acl and not any(e.startswith("=") and "c" in e.split("/")[0] for e in acl)
     assert sorted(settings) == sorted(['work_mem=8MB', 'search_path="$user", public'])
+    # Analyzed before it took traffic: the planner has statistics of the restored tables.
+    with psycopg.connect(**live, autocommit=True) as conn:
+        analyzed = dict(conn.execute("SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables").fetchall())
+    assert analyzed["vital_signs"] and analyzed["alarms"], analyzed
     # The replaced database is kept, with the rows added after the backup.
     replaced = result["replaced_database"]
     assert replaced.startswith(f"{live['dbname']}__replaced_") and replaced in databases(pg_server)
