@@ -103,6 +103,7 @@ class Options:
     keep_replaced: bool
     safety_set: str | None
     drop_replaced: bool
+    verify_unmarked: bool = False
 
 
 def check_database_name(database: Any, maintenance_database: Any) -> str:
@@ -158,7 +159,8 @@ def validate(params: dict[str, Any]) -> Options:
                    backup_set=backup_set, name=params.get("name") or database, writers=writers,
                    safety_root=safety_root, critical_tables=list(tables) if tables else None,
                    keep_replaced=params.get("keep_replaced", True) is not False, safety_set=safety_set,
-                   drop_replaced=bool(params.get("drop_replaced")))
+                   drop_replaced=bool(params.get("drop_replaced")),
+                   verify_unmarked=bool(params.get("verify_unmarked")))
 
 
 def require_gate_options(params: dict[str, Any]) -> None:
@@ -202,9 +204,12 @@ def choose_set(options: Options) -> ChosenSet:
     hold = read_hold(directory)
     if hold is not None and hold.get("by") == HOLDER and hold.get("kind") == "safety":
         return ChosenSet(directory.name, directory, hold, "safety")
+    if options.verify_unmarked and options.backup_set != LATEST:
+        # Verified now, with a restore test, before anything stops (RestoreRun.verify_now).
+        return ChosenSet(directory.name, directory, {}, "unverified")
     raise RestoreError(msg=f"backup set {directory.name} is not verified (no {VERIFIED}): run backup_verify on "
-                           f"{directory} with restore_test first (the backup role's verification), then restore "
-                           "it; nothing was done")
+                           f"{directory} with restore_test first (the backup role's verification), or give "
+                           "verify_unmarked to have the restore verify it now; nothing was done")
 
 
 def set_bytes(manifest: dict[str, Any]) -> int:
@@ -232,7 +237,8 @@ class Estimate:
         return timedelta(seconds=self.seconds)
 
 
-def estimate_duration(*, restore_bytes: int, database_bytes: int, mark: dict[str, Any]) -> Estimate:
+def estimate_duration(*, restore_bytes: int, database_bytes: int, mark: dict[str, Any],
+                      verify_first: bool = False) -> Estimate:
     """Safety dump + restore + fixed overhead. The restore is the set's own restore test when its mark measured one
     (verified.json's restore_seconds, for restored_bytes of database: this very set), else the set's dump bytes at a
     stated conservative rate."""
@@ -246,6 +252,10 @@ def estimate_duration(*, restore_bytes: int, database_bytes: int, mark: dict[str
         restore = restore_bytes / CONSERVATIVE_RESTORE_RATE
         how = (f"restore {format_duration(timedelta(seconds=restore))} of {human_bytes(restore_bytes)} at a "
                f"conservative {CONSERVATIVE_RESTORE_RATE // 1048576} MiB/s (no restore test measured this set)")
+    if verify_first:
+        # verify_unmarked: the set is restored twice, into the scratch database first.
+        how += "; twice, as it is verified first with a restore test"
+        restore *= 2
     total = dump + restore + FIXED_OVERHEAD.total_seconds()
     basis = (f"safety backup {format_duration(timedelta(seconds=dump))} of {human_bytes(database_bytes)} at "
              f"{CONSERVATIVE_DUMP_RATE // 1048576} MiB/s; {how}; {format_duration(FIXED_OVERHEAD)} for the writers, "
@@ -491,6 +501,8 @@ class RestoreRun:
             # Outside the window without an approval nothing is read or touched; the time it needs is checked below.
             self.window = guard.require(refusal=f"refusing to restore {options.database}; nothing was done").decision()
         chosen = self.check_chosen_set()
+        if chosen.kind == "unverified" and not self.check_mode:
+            self.verify_now(chosen)
         writers = self.writers_factory(self.params, options.writers)
         try:
             running = writers.running()
@@ -506,7 +518,7 @@ class RestoreRun:
                                    f"{first_line(exc)}; nothing was done") from exc
         names = names_for(options.database, self.clock())
         estimate = estimate_duration(restore_bytes=set_bytes(chosen.manifest), database_bytes=live.bytes,
-                                     mark=chosen.mark)
+                                     mark=chosen.mark, verify_first=chosen.kind == "unverified")
         status = guard.status(estimate.duration)
         self.window = status.decision()
         self.plan = self.make_plan(chosen, live, running, writers, estimate, names)
@@ -547,6 +559,29 @@ class RestoreRun:
                                    "nothing was done")
         chosen.manifest = manifest
         return chosen
+
+    def verify_now(self, chosen: ChosenSet) -> None:
+        """backup_verify with a restore test into a scratch database on this server; the mark it writes is the
+        verification the restore needs. Nothing has stopped yet: a set that does not verify is refused here."""
+        from .backup_verify import run_backup_verify  # noqa: PLC0415
+
+        scratch = f"{self.options.database}__verify_{names_for(self.options.database, self.clock()).stamp}"
+        params = {**{k: v for k, v in self.params.items() if k in CONNECTION_KEYS},
+                  "path": str(chosen.directory), "restore_test": True, "scratch_database": scratch,
+                  "maintenance_database": self.options.maintenance_database, "jobs": self.params.get("jobs") or 1,
+                  "sql_checks": [{"min": 1, **check} for check in self.params.get("sql_checks") or []],
+                  "pg_bin_dir": self.params.get("pg_bin_dir"), "fail_on_unverified": True, "mark": True}
+        try:
+            result = run_backup_verify(params, check_mode=False, clock=self.clock)
+        except MaintenanceError as exc:
+            result = {"records": exc.details.get("records") or [], "verified": False, "msg": exc.msg}
+        self.records.extend({**record, "name": f"{chosen.set_id} {record['name']}"}
+                            for record in result.get("records") or [])
+        if not result.get("verified"):
+            raise RestoreError(msg=f"backup set {chosen.set_id} was not verified, so it is not restored: "
+                                   f"{result.get('msg')}; nothing was stopped, the live database is untouched")
+        chosen.mark = read_json(chosen.directory / VERIFIED, what="verified mark")
+        chosen.kind = "verified"
 
     def make_plan(self, chosen: ChosenSet, live: LiveDatabase, running: list[Any], writers: Any,
                   estimate: Estimate, names: Names) -> dict[str, Any]:
@@ -602,6 +637,11 @@ class RestoreRun:
 
     def add_planned_steps(self, chosen: ChosenSet, live: LiveDatabase, running: list[Any], names: Names) -> None:
         safety = self.plan["safety_backup"]
+        if chosen.kind == "unverified":
+            self.add(chosen.set_id, "verify", "planned",
+                     f"would verify it first (verify_unmarked): restore it into the scratch database "
+                     f"{live.name}__verify_{names.stamp}, compare its rows and checksums with the manifest, run the "
+                     "SQL checks, drop the scratch database; the restore goes on only if it verifies")
         self.add(f"safety backup of {live.name}", "safety_backup", "planned",
                  f"would back up {live.name} ({human_bytes(live.bytes)}, parts {', '.join(safety['parts'])}) under "
                  f"{safety['root']}, check it and hold it until the restore is accepted", after=safety)

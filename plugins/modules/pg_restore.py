@@ -127,6 +127,17 @@ options:
         description: Seconds to wait for the writers to be stopped, and running (ready) again.
         type: int
         default: 120
+  verify_unmarked:
+    description:
+      - A set named in O(backup_set) without C(verified.json) is refused unless this is true. Then it is verified
+        now, before anything stops, as M(streamops.maintenance.backup_verify) does with its restore test - every
+        file read, the set restored into a scratch database C(<database>__verify_<stamp>) on this server (always
+        dropped), its row counts and table checksums against the manifest, and O(sql_checks). Only when that
+        passes (which writes the mark) does the restore go on; otherwise nothing is stopped or changed.
+      - V(latest) is always the newest set that is already verified.
+      - Check mode plans the verification and runs none of it (it creates a database).
+    type: bool
+    default: false
   safety_backup_root:
     description: Where the safety backup goes; O(backup_root) when unset.
     type: path
@@ -297,6 +308,7 @@ def argument_spec() -> dict:
             kubernetes=dict(type="dict"),
             start_timeout=dict(type="int", default=120),
         )),
+        verify_unmarked=dict(type="bool", default=False),
         safety_backup_root=dict(type="path"),
         keep_replaced=dict(type="bool", default=True),
         safety_set=dict(type="str"),

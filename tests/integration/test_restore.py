@@ -271,6 +271,31 @@ def test_a_failure_half_way_leaves_the_old_database_serving(pg_server, live, ver
 
 
 @pytest.mark.docker
+def test_an_unmarked_set_is_restored_only_once_it_verifies_now(pg_server, live, verified_set, writers_app, capsys):
+    root, set_id, manifest = verified_set
+    (root / set_id / "verified.json").unlink()  # as if the nightly restore test never ran
+    add_rows(live)
+    before_rows, containers = fingerprints(live), started_at(writers_app)
+    args = restore_args(live, root, writers_app, backup_set=set_id)
+    failed, refused = run(pg_restore, capsys, **args)
+    assert failed and "verify_unmarked" in refused["msg"] and started_at(writers_app) == containers
+
+    # A failing SQL check fails the verification: nothing stops, no mark, no scratch database left.
+    failed, result = run(pg_restore, capsys, **args, verify_unmarked=True,
+                         sql_checks=[{"name": "a patient 9999", "sql": "SELECT count(*) FROM patients WHERE id = 9999"}])
+    assert failed and "was not verified" in result["msg"] and "nothing was stopped" in result["msg"], result["msg"]
+    assert started_at(writers_app) == containers and fingerprints(live) == before_rows
+    assert not (root / set_id / "verified.json").exists()
+    assert not [d for d in databases(pg_server) if d.startswith(f"{live['dbname']}__")]
+
+    failed, result = run(pg_restore, capsys, **args, verify_unmarked=True)
+    assert not failed, result["msg"]
+    assert (root / set_id / "verified.json").is_file()
+    assert fingerprints(live) == {t: (manifest["row_counts"][t], manifest["table_checksums"][t]) for t in TABLES}
+    assert not [d for d in databases(pg_server) if "__verify_" in d]
+
+
+@pytest.mark.docker
 def test_check_mode_returns_the_plan_and_changes_nothing(pg_server, live, verified_set, writers_app, capsys):
     root, set_id, manifest = verified_set
     add_rows(live)

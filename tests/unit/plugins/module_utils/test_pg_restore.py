@@ -131,6 +131,17 @@ def test_an_unverified_set_is_refused_naming_backup_verify(tmp_path):
         choose_set(validate(params(tmp_path, backup_set="vitalstream-20261202T020000Z")))
 
 
+def test_verify_unmarked_lets_a_named_unmarked_set_through_to_be_verified_first(tmp_path):
+    make_set(tmp_path, "vitalstream-20261202T020000Z")
+    with pytest.raises(RestoreError, match="or give verify_unmarked"):
+        choose_set(validate(params(tmp_path, backup_set="vitalstream-20261202T020000Z")))
+    chosen = choose_set(validate(params(tmp_path, backup_set="vitalstream-20261202T020000Z", verify_unmarked=True)))
+    assert (chosen.kind, chosen.mark) == ("unverified", {})
+    # latest stays the newest VERIFIED set: an unmarked one is only ever taken when named.
+    with pytest.raises(RestoreError, match="no verified backup set of vitalstream"):
+        choose_set(validate(params(tmp_path, verify_unmarked=True)))
+
+
 def test_a_safety_set_is_restorable_and_another_hold_is_not_a_verification(tmp_path):
     make_set(tmp_path, "vitalstream-20261202T020000Z", hold={"by": HOLDER, "kind": "safety", "reason": "r"})
     make_set(tmp_path, "vitalstream-20261203T020000Z", hold={"reason": "legal hold"})
@@ -162,6 +173,12 @@ def test_the_estimate_uses_the_sets_own_restore_test():
                                  mark={"restore_seconds": 30.0, "restored_bytes": 200 * 2**20})
     assert estimate.seconds == 10 + 30 + 120  # dump at 16 MiB/s, the measured restore, the fixed overhead
     assert "as the set's own restore test took" in estimate.basis and "16 MiB/s" in estimate.basis
+
+
+def test_a_set_verified_first_counts_its_restore_twice():
+    estimate = estimate_duration(restore_bytes=CONSERVATIVE_RESTORE_RATE * 50, database_bytes=0, mark={},
+                                 verify_first=True)
+    assert estimate.seconds == 100 + 120 and "twice, as it is verified first" in estimate.basis
 
 
 @pytest.mark.parametrize("mark", [{}, {"restore_seconds": 0}, {"restore_seconds": True}, {"restore_seconds": "9"}])
