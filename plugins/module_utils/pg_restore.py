@@ -25,9 +25,10 @@ writes straight over the live database and keeps no copy of what it replaced. He
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -535,7 +536,34 @@ class RestoreRun:
                                f"{format_duration(estimate.duration)}; check mode: nothing was done")
         # The safety backup dumps the critical tables the live database still has (a dropped one may be the reason
         # for the restore, and must not make the backup of what is left fail).
-        return self.execute(chosen, live, running, writers, names, sorted(live.row_counts))
+        with self.restore_lock():
+            return self.execute(chosen, live, running, writers, names, sorted(live.row_counts))
+
+    @contextlib.contextmanager
+    def restore_lock(self) -> Iterator[None]:
+        """One restore of a database at a time: a session advisory lock on the server, held for the whole run.
+
+        Two operators (or a manual run beside a scheduled one, or a group of hosts naming one database) would
+        otherwise both stop the writers and swap, the second over the first. The lock goes with its session, so a
+        killed run never leaves it behind.
+        """
+        key = f"streamops.maintenance pg_restore {self.options.database}"
+        try:
+            conn = self.admin()
+        except PgError as exc:
+            raise RestoreError(msg=f"{exc.msg}; nothing was done") from exc
+        with conn:
+            conn.execute("SELECT set_config('application_name', %s, false)", (key,))
+            if not conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]:
+                holders = conn.execute(
+                    "SELECT a.pid, a.usename, host(a.client_addr), a.backend_start FROM pg_locks l JOIN "
+                    "pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND "
+                    "a.application_name = %s AND a.pid <> pg_backend_pid()", (key,)).fetchall()
+                who = ", ".join(f"pid {pid} ({user}@{client or 'local'}, since {since:%Y-%m-%d %H:%M:%S %Z})"
+                                for pid, user, client, since in holders) or "another session"
+                raise RestoreError(msg=f"another restore of {self.options.database} on {self.server} is running "
+                                       f"({who}); nothing was done")
+            yield
 
     def check_chosen_set(self) -> ChosenSet:
         chosen = choose_set(self.options)

@@ -296,6 +296,25 @@ def test_an_unmarked_set_is_restored_only_once_it_verifies_now(pg_server, live, 
 
 
 @pytest.mark.docker
+def test_a_second_restore_of_the_same_database_is_refused_naming_the_first(pg_server, live, verified_set, writers_app,
+                                                                            capsys):
+    root, _set_id, _manifest = verified_set
+    add_rows(live)
+    before_rows, containers, before_dbs = fingerprints(live), started_at(writers_app), databases(pg_server)
+    key = f"streamops.maintenance pg_restore {live['dbname']}"
+    # The first restore's session, as pg_restore holds it for its whole run.
+    with admin(pg_server) as first:
+        first.execute("SELECT set_config('application_name', %s, false)", (key,))
+        first.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+        pid = first.info.backend_pid
+        failed, result = run(pg_restore, capsys, **restore_args(live, root, writers_app))
+    assert failed and f"another restore of {live['dbname']}" in result["msg"] and f"pid {pid}" in result["msg"]
+    assert "nothing was done" in result["msg"], result["msg"]
+    assert started_at(writers_app) == containers and fingerprints(live) == before_rows
+    assert databases(pg_server) == before_dbs and held_sets(root) == []
+
+
+@pytest.mark.docker
 def test_check_mode_returns_the_plan_and_changes_nothing(pg_server, live, verified_set, writers_app, capsys):
     root, set_id, manifest = verified_set
     add_rows(live)
