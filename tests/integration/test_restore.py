@@ -296,8 +296,8 @@ def test_an_unmarked_set_is_restored_only_once_it_verifies_now(pg_server, live, 
 
 
 @pytest.mark.docker
-def test_a_second_restore_of_the_same_database_is_refused_naming_the_first(pg_server, live, verified_set, writers_app,
-                                                                            capsys):
+def test_a_second_restore_of_the_same_database_is_refused_naming_the_first(
+        pg_server, live, verified_set, writers_app, capsys):
     root, _set_id, _manifest = verified_set
     add_rows(live)
     before_rows, containers, before_dbs = fingerprints(live), started_at(writers_app), databases(pg_server)
