@@ -116,6 +116,11 @@ def copy_hashing(source: IO[bytes], target: IO[bytes], *, hold_back: int = 0) ->
             pending = pending[cut:]
 
 
+def set_bytes(manifest: dict[str, Any]) -> int:
+    """The bytes of a set's files, as its manifest lists them (0 for entries that are not file records)."""
+    return sum(int(f.get("bytes") or 0) for f in manifest.get("files") or [] if isinstance(f, dict))
+
+
 def hash_file(path: Path) -> tuple[int, str]:
     digest, size = hashlib.sha256(), 0
     with path.open("rb") as handle:

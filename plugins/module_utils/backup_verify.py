@@ -526,6 +526,15 @@ def comparison_records(comparisons: list[TableComparison]) -> list[dict[str, Any
     return [rows, checksums]
 
 
+def sql_checks_argument_spec() -> dict[str, Any]:
+    """The sql_checks option of every module that runs them on a restored copy (run_sql_check)."""
+    return dict(sql_checks=dict(type="list", elements="dict", default=[], options=dict(
+        name=dict(type="str", required=True),
+        sql=dict(type="str", required=True),
+        min=dict(type="int", default=1),
+    )))
+
+
 def run_sql_check(conn: Any, check: dict[str, Any], checks: Checks) -> None:
     name = f"sql {check['name']}"
     begun = time.monotonic()

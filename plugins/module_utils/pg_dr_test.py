@@ -33,7 +33,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .backup_set import MANIFEST, VERIFIED, BackupError, find_set, newest_set, read_json, started_of
+from .backup_set import MANIFEST, VERIFIED, BackupError, find_set, newest_set, read_json, set_bytes, started_of
 from .backup_verify import (
     Checks,
     check_set_files,
@@ -255,10 +255,6 @@ def snapshot_time(manifest: dict[str, Any]) -> tuple[datetime | None, str]:
                 continue
             return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)), key
     return None, "no snapshot_at or started_at in the manifest"
-
-
-def set_bytes(manifest: dict[str, Any]) -> int:
-    return sum(f.get("bytes") or 0 for f in manifest.get("files") or [] if isinstance(f, dict))
 
 
 def locate_local(root: Path, params: dict[str, Any], name: str | None) -> LocatedSet:

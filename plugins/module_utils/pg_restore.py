@@ -44,6 +44,7 @@ from .backup_set import (
     read_hold,
     read_json,
     release_hold,
+    set_bytes,
     write_hold,
 )
 from .backup_verify import (
@@ -211,10 +212,6 @@ def choose_set(options: Options) -> ChosenSet:
     raise RestoreError(msg=f"backup set {directory.name} is not verified (no {VERIFIED}): run backup_verify on "
                            f"{directory} with restore_test first (the backup role's verification), or give "
                            "verify_unmarked to have the restore verify it now; nothing was done")
-
-
-def set_bytes(manifest: dict[str, Any]) -> int:
-    return sum(int(f.get("bytes") or 0) for f in manifest.get("files") or [] if isinstance(f, dict))
 
 
 def set_age(manifest: dict[str, Any], now: datetime) -> timedelta | None:

@@ -239,7 +239,10 @@ set_path:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.streamops.maintenance.plugins.module_utils.backup_verify import run_backup_verify
+from ansible_collections.streamops.maintenance.plugins.module_utils.backup_verify import (
+    run_backup_verify,
+    sql_checks_argument_spec,
+)
 from ansible_collections.streamops.maintenance.plugins.module_utils.module_runner import run_and_exit
 from ansible_collections.streamops.maintenance.plugins.module_utils.pg import (
     PSYCOPG_IMPORT_ERROR,
@@ -253,6 +256,7 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.s3 import (
 
 def argument_spec() -> dict:
     spec = pg_connection_argument_spec()
+    spec.update(sql_checks_argument_spec())
     spec.update(s3_argument_spec())
     spec.update(
         path=dict(type="path"),
@@ -263,11 +267,6 @@ def argument_spec() -> dict:
         scratch_database=dict(type="str", default="streamops_verify_scratch"),
         maintenance_database=dict(type="str", default="postgres"),
         jobs=dict(type="int", default=2),
-        sql_checks=dict(type="list", elements="dict", default=[], options=dict(
-            name=dict(type="str", required=True),
-            sql=dict(type="str", required=True),
-            min=dict(type="int", default=1),
-        )),
         pg_bin_dir=dict(type="path"),
         mark=dict(type="bool", default=True),
         fail_on_unverified=dict(type="bool", default=True),

@@ -253,6 +253,7 @@ rpo_seconds:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.streamops.maintenance.plugins.module_utils.backup_verify import sql_checks_argument_spec
 from ansible_collections.streamops.maintenance.plugins.module_utils.module_runner import run_and_exit
 from ansible_collections.streamops.maintenance.plugins.module_utils.pg import (
     PSYCOPG_IMPORT_ERROR,
@@ -270,6 +271,7 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.s3 import (
 
 def argument_spec() -> dict:
     spec = pg_connection_argument_spec()
+    spec.update(sql_checks_argument_spec())
     spec.update(s3_argument_spec())
     spec.update(target_argument_spec())
     spec.update(
@@ -280,11 +282,6 @@ def argument_spec() -> dict:
         rto_target=dict(type="str"),
         rpo_target=dict(type="str"),
         keep_restored=dict(type="bool", default=False),
-        sql_checks=dict(type="list", elements="dict", default=[], options=dict(
-            name=dict(type="str", required=True),
-            sql=dict(type="str", required=True),
-            min=dict(type="int", default=1),
-        )),
         jobs=dict(type="int", default=2),
         pg_bin_dir=dict(type="path"),
     )

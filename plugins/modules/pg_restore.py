@@ -263,6 +263,7 @@ window:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.streamops.maintenance.plugins.module_utils.backup_verify import sql_checks_argument_spec
 from ansible_collections.streamops.maintenance.plugins.module_utils.docker_conn import (
     DOCKER_IMPORT_ERROR,
     docker_argument_spec,
@@ -286,6 +287,7 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.window impor
 
 def argument_spec() -> dict:
     spec = pg_connection_argument_spec()
+    spec.update(sql_checks_argument_spec())
     spec.update(s3_argument_spec())
     spec.update(kubernetes_argument_spec())
     spec.update(docker_argument_spec())
@@ -297,11 +299,6 @@ def argument_spec() -> dict:
         name=dict(type="str"),
         maintenance_database=dict(type="str", default="postgres"),
         critical_tables=dict(type="list", elements="str"),
-        sql_checks=dict(type="list", elements="dict", default=[], options=dict(
-            name=dict(type="str", required=True),
-            sql=dict(type="str", required=True),
-            min=dict(type="int", default=1),
-        )),
         # Its keys are checked (unknown ones named) by restore_writers.check_writers.
         writers=dict(type="dict", options=dict(
             compose=dict(type="dict"),
