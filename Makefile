@@ -12,13 +12,14 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help venv system-packages collection-link awx-collection deps k8s-binaries demo lab-up lab-down lab-status \
-        k8s-up k8s-down test unit integration sanity lint changelog-lint bench clean clean-k8s-cache awx-config
+        k8s-up k8s-down test unit integration reliability sanity lint changelog-lint bench clean clean-k8s-cache awx-config
 
 help:
 	@echo "make demo      set up, start the lab estate, run playbooks/weekly.yml against it"
 	@echo "make test      set up and run every test (unit, integration, sanity, lint, molecule)"
 	@echo "make lab-down  stop everything the lab started"
 	@echo "make k8s-up    only the local Kubernetes 1.20 cluster (make k8s-down stops it)"
+	@echo "make reliability  the reliability campaign alone; rewrites the table of docs/reliability.md"
 	@echo "make awx-config  the AWX/Tower configuration of INVENTORY (default inventory/example), checked offline"
 
 $(STAMP): requirements.txt requirements-test.txt constraints-test.txt
@@ -88,6 +89,15 @@ unit: deps
 
 integration: deps k8s-binaries
 	@$(BIN)/pytest tests/integration
+
+# The reliability campaign alone (docs/reliability.md): faults injected into real services, generated
+# input, overlapping runs, secrets; its table is rewritten from this run's cases. make test runs the same
+# cases (and writes the table to build/reliability/reliability.md).
+reliability: deps k8s-binaries
+	@rm -rf build/reliability
+	@set +e; $(BIN)/pytest -p no:cacheprovider -m reliability tests/reliability tests/integration; rc=$$?; \
+	  $(BIN)/python -m tests.reliability.table --out docs/reliability.md; table_rc=$$?; \
+	  exit $$(( rc != 0 || table_rc != 0 ))
 
 sanity: deps
 	@scripts/ansible-test-sanity.sh

@@ -21,7 +21,21 @@ fi
 mkdir -p build/test-logs
 static_log=build/test-logs/static.log
 started=$SECONDS
-.venv/bin/pytest -p no:cacheprovider --durations=15 tests/unit tests/static >"$static_log" 2>&1 &
+# The reliability campaign's cases (tests/reliability/campaign.py) of this run only.
+rm -rf build/reliability
+# The static lane, then the reliability lane in the same background job: the campaign's own servers
+# (PostgreSQL, Redis, S3, ACME, Prometheus on free ports; no Docker, no Kubernetes) beside the services lane,
+# which mostly waits on rollouts and playbooks.
+(
+    set +e
+    .venv/bin/pytest -p no:cacheprovider --durations=15 tests/unit tests/static
+    unit_rc=$?
+    echo
+    echo "================ reliability lane (tests/reliability) ================"
+    .venv/bin/pytest -p no:cacheprovider --durations=15 tests/reliability
+    reliability_rc=$?
+    exit $(( unit_rc != 0 || reliability_rc != 0 ))
+) >"$static_log" 2>&1 &
 static_pid=$!
 # An interrupted run must not leave the static lane running behind it.
 trap 'kill "$static_pid" 2>/dev/null || true' EXIT
@@ -35,10 +49,16 @@ set -e
 trap - EXIT
 
 echo
-echo "================ static lane (unit tests, static gates): $static_log ================"
+echo "================ static and reliability lanes (unit tests, static gates, campaign): $static_log ================"
 cat "$static_log"
 echo
-echo "make test: services lane exit $services_rc, static lane exit $static_rc, $(( (SECONDS - started) / 60 )) min"
-if [[ $services_rc -ne 0 || $static_rc -ne 0 ]]; then
+echo "================ reliability campaign: figures of this run ================"
+set +e
+.venv/bin/python -m tests.reliability.table --out build/reliability/reliability.md
+table_rc=$?
+set -e
+echo
+echo "make test: services lane exit $services_rc, static and reliability lanes exit $static_rc, campaign table exit $table_rc, $(( (SECONDS - started) / 60 )) min"
+if [[ $services_rc -ne 0 || $static_rc -ne 0 || $table_rc -ne 0 ]]; then
     exit 1
 fi

@@ -10,4 +10,5 @@ pytest_plugins = [
     "lab.harness.fixtures_lab",
     "lab.harness.fixtures_notify",
     "lab.harness.fixtures_prometheus",
+    "tests.reliability.campaign",
 ]
