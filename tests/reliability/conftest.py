@@ -1,7 +1,19 @@
-"""The reliability lane (scripts/run-tests.sh): every test here is a case of the campaign, on servers of its own."""
+"""The reliability campaign's tests (tests/reliability/campaign.py): each is a case of the campaign, marked
+``reliability``; make test runs them in the servers lane, on servers this pytest process starts itself."""
 from __future__ import annotations
 
 import pytest
+
+try:
+    from hypothesis import settings
+except ImportError:  # the generated-input cases say so themselves when they import it
+    settings = None
+
+if settings is not None:
+    # Reproducible in CI (the same examples on every run) and nothing written into the work tree
+    # (no .hypothesis/ directory beside the collection that ansible-test and git would see).
+    settings.register_profile("campaign", database=None, derandomize=True, deadline=None, print_blob=True)
+    settings.load_profile("campaign")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
