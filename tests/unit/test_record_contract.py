@@ -23,6 +23,7 @@ from ansible_collections.streamops.maintenance.plugins.modules import (
     endpoint_check,
     host_usage,
     log_cleanup,
+    maintenance_lock,
     maintenance_window,
 )
 
@@ -43,6 +44,7 @@ CONTRACT_TESTS = {
     "k8s_secret_rotate": "tests/integration/test_k8s_secret_rotate.py",
     "log_cleanup": "tests/unit/test_record_contract.py",
     "log_pattern_review": "tests/integration/test_log_pattern_review.py",
+    "maintenance_lock": "tests/unit/test_record_contract.py",
     "maintenance_notify": "tests/integration/test_notify.py",
     "maintenance_window": "tests/unit/test_record_contract.py",
     "pg_backup": "tests/integration/test_pg_backup.py",
@@ -138,6 +140,10 @@ def test_real_results_of_the_modules_that_need_no_service(check_mode, tmp_path, 
         (host_usage, {}),
         (log_cleanup, {"roots": [{"root": str(old.parent), "age_days": 1}]}),
         (log_cleanup, {"roots": [{"root": "/", "age_days": 1}]}),
+        (maintenance_lock, {"name": "contract", "run_id": "run-1", "path": str(tmp_path / "locks")}),
+        (maintenance_lock, {"name": "contract", "run_id": "run-1", "path": str(tmp_path / "locks"), "state": "status"}),
+        (maintenance_lock, {"name": "contract", "run_id": "run-1", "path": str(tmp_path / "locks"),
+                            "state": "released"}),
     ]
     for module, args in calls:
         result = run_main(module, {**args, "_ansible_check_mode": check_mode}, capsys)
