@@ -73,4 +73,21 @@ options:
         description: Parts uploaded at the same time.
         type: int
         default: 4
+      connect_timeout:
+        description: Seconds to wait for a connection to the endpoint before the attempt fails.
+        type: float
+        default: 10
+      read_timeout:
+        description:
+          - Seconds to wait for an answer to one request (a part, a listing) before the attempt fails.
+          - With O(s3.max_attempts), the bound on how long an endpoint that stops answering holds a run.
+        type: float
+        default: 60
+      max_attempts:
+        description:
+          - Attempts of one request, the first included, when the endpoint answers an error S3 clients retry
+            (500, 503, C(SlowDown)), breaks the connection or times out. Falls back to E(AWS_MAX_ATTEMPTS).
+          - A failed upload removes what it wrote and aborts its multipart uploads; the local set is kept.
+        type: int
+        default: 5
 """

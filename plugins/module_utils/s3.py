@@ -24,6 +24,7 @@ from .backup_set import CHUNK, MANIFEST, VERIFIED, BackupError, BackupRef, start
 
 try:
     import boto3
+    import botocore.config
     import botocore.exceptions
     from boto3.s3.transfer import TransferConfig
 except ImportError:
@@ -33,6 +34,10 @@ else:
     BOTO3_IMPORT_ERROR = None
 
 MIB = 1024 * 1024
+DEFAULT_CONNECT_TIMEOUT = 10
+# botocore's own default: a read that waits longer is retried (max_attempts), then the upload fails.
+DEFAULT_READ_TIMEOUT = 60
+DEFAULT_MAX_ATTEMPTS = 5
 
 
 def s3_argument_spec() -> dict[str, Any]:
@@ -51,7 +56,20 @@ def s3_argument_spec() -> dict[str, Any]:
         storage_class=dict(type="str", default="STANDARD"),
         multipart_chunk_mb=dict(type="int", default=64),
         max_concurrency=dict(type="int", default=4),
+        connect_timeout=dict(type="float", default=DEFAULT_CONNECT_TIMEOUT),
+        read_timeout=dict(type="float", default=DEFAULT_READ_TIMEOUT),
+        max_attempts=dict(type="int", default=DEFAULT_MAX_ATTEMPTS, fallback=(env_fallback, ["AWS_MAX_ATTEMPTS"])),
     )))
+
+
+def client_config(options: dict[str, Any]) -> Any:
+    """Timeouts and attempts of every S3 request: an endpoint that stops answering fails the run in bounded time."""
+    if boto3 is None:
+        return None
+    return botocore.config.Config(
+        connect_timeout=options.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT,
+        read_timeout=options.get("read_timeout") or DEFAULT_READ_TIMEOUT,
+        retries={"total_max_attempts": options.get("max_attempts") or DEFAULT_MAX_ATTEMPTS})
 
 
 def describe(bucket: str, key: str = "") -> str:
@@ -80,12 +98,18 @@ class S3Store:
             raise BackupError(msg=f"s3.max_concurrency {options['max_concurrency']} must be at least 1")
         if options.get("server_side_encryption") != "aws:kms" and options.get("kms_key_id"):
             raise BackupError(msg="s3.kms_key_id needs s3.server_side_encryption: aws:kms")
+        for name in ("connect_timeout", "read_timeout"):
+            if options.get(name) is not None and not options[name] > 0:
+                raise BackupError(msg=f"s3.{name} {options[name]} must be a positive number of seconds")
+        if options.get("max_attempts") is not None and options["max_attempts"] < 1:
+            raise BackupError(msg=f"s3.max_attempts {options['max_attempts']} must be at least 1")
         factory = client_factory or boto3.client
         self.client = factory(
             "s3", endpoint_url=options.get("endpoint_url") or None, region_name=options.get("region") or None,
             aws_access_key_id=options.get("access_key") or None,
             aws_secret_access_key=options.get("secret_key") or None,
-            aws_session_token=options.get("session_token") or None, verify=options.get("validate_certs", True))
+            aws_session_token=options.get("session_token") or None, verify=options.get("validate_certs", True),
+            config=client_config(options))
 
     def set_prefix(self, set_id: str, started: datetime) -> str:
         dated = started.strftime("%Y/%m/%d")
@@ -128,11 +152,35 @@ class S3Store:
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError,
                 boto3.exceptions.S3UploadFailedError, OSError) as exc:
             leftover = self.remove_keys(uploaded)
-            left = (f"; {len(leftover)} object(s) could not be removed: {', '.join(leftover)}" if leftover
-                    else "; no object of this backup is left in S3")
-            raise BackupError(msg=f"S3 upload to {self.url(set_prefix)} failed at {key}: {exc}{left}",
+            # s3transfer aborts the multipart upload it gave up on, unless that abort failed too; an open upload
+            # is invisible to a listing of objects and its parts are stored (and billed) until aborted.
+            unaborted = self.abort_open_uploads(set_prefix)
+            left = []
+            if leftover:
+                left.append(f"{len(leftover)} object(s) could not be removed: {', '.join(leftover)}")
+            if unaborted:
+                left.append(f"{len(unaborted)} multipart upload(s) could not be aborted: {', '.join(unaborted)}")
+            raise BackupError(msg=f"S3 upload to {self.url(set_prefix)} failed at {key}: {exc}; "
+                                  + ("; ".join(left) if left else "no object or open multipart upload of this backup "
+                                                                  "is left in S3"),
                               step="upload") from exc
         return uploaded
+
+    def abort_open_uploads(self, prefix: str) -> list[str]:
+        """Abort the multipart uploads still open under ``prefix`` (one run's set); what could not be aborted."""
+        failed = []
+        try:
+            for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket,
+                                                                                      Prefix=prefix):
+                for upload in page.get("Uploads", []):
+                    try:
+                        self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
+                                                           UploadId=upload["UploadId"])
+                    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+                        failed.append(upload["Key"])
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            return [f"(the open uploads under {self.url(prefix)} could not be listed: {exc})"]
+        return failed
 
     def remove_keys(self, keys: list[str]) -> list[str]:
         """Delete these exact keys; the ones that could not be deleted."""
