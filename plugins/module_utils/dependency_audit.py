@@ -25,6 +25,7 @@ from typing import Any
 
 from .errors import MaintenanceError
 from .records import make_record
+from .timeouts import timeout_problem
 
 TOOLS = ("pip-audit", "npm", "cargo", "trivy")
 DEFAULT_EXECUTABLES = {"pip-audit": "pip-audit", "npm": "npm", "cargo": "cargo", "trivy": "trivy"}
@@ -611,6 +612,9 @@ def run_dependency_audit(params: Mapping[str, Any], *, check_mode: bool = False,
     timeout = DEFAULT_TIMEOUT if params.get("timeout") is None else params["timeout"]
     if timeout <= 0:
         raise DependencyAuditError(msg=f"timeout {timeout!r} is not a positive number of seconds")
+    problem = timeout_problem(timeout)
+    if problem:
+        raise DependencyAuditError(msg=problem)
     env = tool_environment(os.environ if environ is None else environ, params.get("environment"))
     today = today or datetime.date.today()
     executed: list[str] = []

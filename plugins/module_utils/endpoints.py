@@ -20,6 +20,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 
 from .errors import MaintenanceError
 from .records import make_record
+from .timeouts import timeout_problem
 
 TCP_KEYS = {"name", "host", "port"}
 HTTP_KEYS = {"name", "url", "status", "count", "max", "contains"}
@@ -145,8 +146,9 @@ def http_record(check: Mapping[str, Any], timeout: float, validate_certs: bool) 
 def run_endpoint_check(params: dict[str, Any], *, check_mode: bool = False, diff_mode: bool = False) -> dict[str, Any]:
     """Read-only, so check mode asks the same questions."""
     timeout = params["timeout"]
-    if timeout <= 0:
-        raise EndpointError(msg=f"timeout must be above 0 seconds, got {timeout}")
+    problem = timeout_problem(timeout)
+    if problem:
+        raise EndpointError(msg=problem)
     tcp = [parse_tcp(raw, position) for position, raw in enumerate(params.get("tcp") or [], start=1)]
     http = [parse_http(raw, position) for position, raw in enumerate(params.get("http") or [], start=1)]
     records = [tcp_record(check, timeout) for check in tcp]

@@ -25,6 +25,7 @@ from typing import Any
 
 from .errors import MaintenanceError
 from .records import make_record
+from .timeouts import timeout_problem
 
 CHANNEL_TYPES = ("smtp", "webhook")
 WHEN_CHECK_MODE = ("send", "skip")
@@ -103,8 +104,9 @@ def parse_channel(raw: Any, position: int) -> dict[str, Any]:
         raise NotifyError(msg=f"{where}: key(s) {', '.join(unused)} are not used by a {kind} channel; "
                               f"a {kind} channel takes {', '.join(sorted(TYPE_KEYS[kind]))}")
     timeout = float(given.get("timeout", DEFAULT_TIMEOUT))
-    if timeout <= 0:
-        raise NotifyError(msg=f"{where}: timeout must be above 0 seconds, got {timeout:g}")
+    problem = timeout_problem(timeout)
+    if problem:
+        raise NotifyError(msg=f"{where}: {problem}")
     ca_cert = given.get("ca_cert")
     if ca_cert is not None and not os.path.isfile(ca_cert):
         raise NotifyError(msg=f"{where}: ca_cert {ca_cert} is not a file")

@@ -23,6 +23,7 @@ from typing import Any
 from . import endpoints, pg, redis_conn
 from .errors import MaintenanceError
 from .records import make_record
+from .timeouts import timeout_problem
 
 try:
     from redis.backoff import NoBackoff
@@ -375,8 +376,9 @@ def validate(params: Mapping[str, Any]) -> tuple[int, float]:
         raise LatencyError(msg=f"probes must be 1 to {MAX_PROBES}, got {probes!r}")
     if not 0 <= interval <= MAX_INTERVAL_SECONDS:
         raise LatencyError(msg=f"interval must be 0 to {MAX_INTERVAL_SECONDS} seconds, got {interval!r}")
-    if not params["timeout"] > 0:
-        raise LatencyError(msg=f"timeout must be above 0 seconds, got {params['timeout']!r}")
+    problem = timeout_problem(params["timeout"])
+    if problem:
+        raise LatencyError(msg=problem)
     return probes, interval
 
 
