@@ -90,3 +90,22 @@ def connect(kwargs: dict[str, Any]) -> Any:
     except redis.exceptions.RedisError as exc:
         raise RedisError(msg=f"cannot connect to Redis {describe(kwargs)}: {exc}") from exc
     return client
+
+
+def dropped_connection_cause(client: Any) -> str:
+    """Why Redis dropped our connection, as far as a new one can tell afterwards: stopped, or closed it on purpose.
+
+    Redis closes a client whose pending replies pass its client-output-buffer-limit (a big SCAN or MEMORY USAGE
+    reply, a replica's stream) without a word to the client: the only sign is that the server still answers.
+    """
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as exc:
+        return f"the server does not answer now ({exc}): it stopped or restarted"
+    try:
+        limits = client.config_get("client-output-buffer-limit").get("client-output-buffer-limit")
+    except redis.exceptions.RedisError:
+        limits = None  # CONFIG may be denied to this user by an ACL
+    limit_text = f" (now: {limits})" if limits else ""
+    return ("the server still answers, so it closed this connection itself: most likely a reply went over its "
+            f"client-output-buffer-limit{limit_text}, else a client timeout or CLIENT KILL")
