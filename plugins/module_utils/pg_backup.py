@@ -148,8 +148,13 @@ class Snapshot:
         return counts, checksums
 
     def close(self) -> None:
+        """End the read-only snapshot transaction. A session the server already ended (a shutdown, a terminated
+        backend) has nothing left to roll back: its error must not replace the one that says which step failed."""
         try:
-            self.conn.rollback()
+            if not self.conn.broken:
+                self.conn.rollback()
+        except psycopg.Error:
+            pass  # read only: nothing of it can outlive the session
         finally:
             self.conn.close()
 

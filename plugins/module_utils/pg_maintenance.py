@@ -361,7 +361,7 @@ def run_on_table(conn: Any, work: TableWork, *, settings: RunSettings, server_ve
     if operation == "reindex":
         # A failed concurrent reindex leaves invalid _ccnew indexes behind.
         _drop_leftover_cc_indexes(conn, work, outcome)
-        invalid = _invalid_indexes(conn, table)
+        invalid = [index_display_name(schema, name, table.schema) for schema, name in _invalid_indexes(conn, table)]
         if invalid and work.status == "done":
             work.status, work.reason = "failed", f"invalid indexes after reindex: {', '.join(invalid)}"
     if work.status != "skipped":
@@ -370,29 +370,44 @@ def run_on_table(conn: Any, work: TableWork, *, settings: RunSettings, server_ve
     return elapsed
 
 
-def _invalid_indexes(conn: Any, table: TableInfo) -> list[str]:
+def _invalid_indexes(conn: Any, table: TableInfo) -> list[tuple[str, str]]:
+    """(schema, name) of the invalid indexes of the table and of its TOAST table.
+
+    REINDEX TABLE CONCURRENTLY rebuilds the TOAST table's index too: interrupted, it leaves
+    ``pg_toast.pg_toast_<oid>_index_ccnew`` beside the table's own ``*_ccnew``, in another schema.
+    """
     rows = conn.execute(
-        "SELECT ic.relname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
-        "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
-        "WHERE n.nspname = %s AND t.relname = %s AND NOT i.indisvalid ORDER BY 1",
-        (table.schema, table.name)).fetchall()
-    return [r[0] for r in rows]
+        "SELECT n.nspname, ic.relname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+        "JOIN pg_namespace n ON n.oid = ic.relnamespace "
+        "WHERE NOT i.indisvalid AND i.indrelid IN ("
+        "SELECT t.oid FROM pg_class t JOIN pg_namespace tn ON tn.oid = t.relnamespace "
+        "WHERE tn.nspname = %s AND t.relname = %s "
+        "UNION ALL SELECT t.reltoastrelid FROM pg_class t JOIN pg_namespace tn ON tn.oid = t.relnamespace "
+        "WHERE tn.nspname = %s AND t.relname = %s AND t.reltoastrelid <> 0) ORDER BY 1, 2",
+        (table.schema, table.name, table.schema, table.name)).fetchall()
+    return [(row[0], row[1]) for row in rows]
+
+
+def index_display_name(schema: str, name: str, table_schema: str) -> str:
+    """An index as a record names it: bare in the table's schema, schema-qualified elsewhere (pg_toast)."""
+    return name if schema == table_schema else f"{schema}.{name}"
 
 
 def _drop_leftover_cc_indexes(conn: Any, work: TableWork, outcome: Outcome) -> None:
-    """Drop the invalid ``*_ccnew``/``*_ccold`` indexes an interrupted REINDEX CONCURRENTLY left."""
+    """Drop the invalid ``*_ccnew``/``*_ccold`` indexes an interrupted REINDEX CONCURRENTLY left (TOAST's included)."""
     table = work.table
-    for name in _invalid_indexes(conn, table):
+    for schema, name in _invalid_indexes(conn, table):
         if not any(suffix in name for suffix in CC_SUFFIXES):
             continue
-        statement = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(qualified(table.schema, name))
+        shown = index_display_name(schema, name, table.schema)
+        statement = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(qualified(schema, name))
         try:
             conn.execute(statement)
         except psycopg.Error as exc:
-            outcome.warnings.append(f"{table.qualified_name}: could not drop leftover index {name}: {first_line(exc)}")
+            outcome.warnings.append(f"{table.qualified_name}: could not drop leftover index {shown}: {first_line(exc)}")
             continue
         outcome.ran(statement.as_string(conn))
-        work.dropped_indexes.append(name)
+        work.dropped_indexes.append(shown)
 
 
 def open_worker(connect: Callable[[], Any], settings: RunSettings) -> tuple[Any, list[str]]:
@@ -405,11 +420,31 @@ def open_worker(connect: Callable[[], Any], settings: RunSettings) -> tuple[Any,
     return conn, notices
 
 
+def name_list(names: list[str], limit: int = 10) -> str:
+    """Up to ``limit`` names for a message, then how many more."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def stopped_message(operation: str, error: str, works: list[Any]) -> str:
+    """What a run that stopped half-way did and did not do, by table: done, interrupted (rolled back), not started.
+
+    An operator reading only the message (a failed task at 2 a.m.) must know which tables to look at again.
+    """
+    done = [w.name for w in works if w.status == "done"]
+    failed = [w for w in works if w.status == "failed"]
+    not_started = [w.name for w in works if w.reason == NOT_STARTED]
+    parts = [f"{operation} stopped: {error}", f"{len(done)} table(s) done" + (f" ({name_list(done)})" if done else "")]
+    if failed:
+        parts.append("failed: " + name_list([f"{w.name} ({(w.reason or 'failed').split(': ', 1)[0]})" for w in failed]))
+    parts.append(f"{len(not_started)} not started" + (f" ({name_list(not_started)})" if not_started else ""))
+    return "; ".join(parts)
+
+
 def _stopped(operation: str, exc: BaseException, outcome: Outcome) -> PgError:
     """The error of a run that stopped half-way, with the record of every chosen table (what ran, what did not)."""
     _mark_not_started(outcome.works)
-    return PgError(msg=f"{operation} stopped: {first_line(exc)}; {outcome.count('done')} table(s) done, "
-                       f"{sum(w.reason == NOT_STARTED for w in outcome.works)} not started",
+    return PgError(msg=stopped_message(operation, first_line(exc), outcome.works),
                    records=outcome.records(), executed=outcome.executed, warnings_detail=outcome.warnings)
 
 
