@@ -77,11 +77,26 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, requests.exceptions.SSLError):
         return f"TLS verification failed (set acme.ca_bundle for a private ACME server): {_reason(exc)}"
     if isinstance(exc, requests.exceptions.ConnectionError):
+        inner = _innermost(exc)
+        if isinstance(inner, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+            # Connected, then the server went away mid-request (it stopped, or crashed): not a refused connection.
+            return f"the connection broke before an answer came ({inner or type(inner).__name__})"
         return f"cannot connect: {_reason(exc)}"
     if isinstance(exc, requests.exceptions.Timeout):
         return f"no answer in time: {_reason(exc)}"
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """The deepest exception nested in ``args`` (requests wraps urllib3's, which wraps http.client's)."""
+    inner = exc
+    for _depth in range(10):
+        nested = next((arg for arg in inner.args if isinstance(arg, BaseException)), None)
+        if nested is None:
+            break
+        inner = nested
+    return inner
 
 
 def _reason(exc: BaseException) -> str:
@@ -133,9 +148,14 @@ class AcmeAccount:
         return self
 
     def order(self, key_pem: bytes, domains: list[str]) -> str:
-        """The full chain PEM of a new certificate for ``domains`` and ``key_pem``; the token files are removed after."""
+        """The full chain PEM of a new certificate for ``domains`` and ``key_pem``; the token files are removed after.
+
+        A failure names the step it came at (new order, challenge answer, validation, finalize, certificate
+        download): a server gone mid-order leaves an order behind on its side, and nothing on ours.
+        """
         csr = crypto_util.make_csr(key_pem, domains)
         written: list[str] = []
+        step = "new order"
         try:
             order = self.client.new_order(csr)
             for authorization in order.authorizations:
@@ -148,9 +168,20 @@ class AcmeAccount:
                                         f"{authorization.body.identifier.value} (only http-01 is supported)")
                 response, validation = challenge.response_and_validation(self.key)
                 written.append(self.write_token(challenge.chall.encode("token"), validation))
+                step = f"challenge answer for {authorization.body.identifier.value}"
                 self.client.answer_challenge(challenge, response)
             deadline = datetime.datetime.now() + datetime.timedelta(seconds=self.timeout)
-            order = self.client.poll_and_finalize(order, deadline=deadline)
+            step = "validation (polling the authorizations)"
+            order = self.client.poll_authorizations(order, deadline)
+            step = "finalize (sending the CSR)"
+            try:
+                self.client.begin_finalization(order)
+            except messages.Error as exc:
+                # Not ready yet: poll_finalization finalizes once the order is ready (what finalize_order does).
+                if exc.code != "orderNotReady":
+                    raise
+            step = "certificate download (polling the order)"
+            order = self.client.poll_finalization(order, deadline)
         except AcmeError:
             raise
         except acme_errors.ValidationError as exc:
@@ -158,8 +189,11 @@ class AcmeAccount:
                                  for authz in exc.failed_authzrs for ch in authz.body.challenges if ch.error)
             raise AcmeError(msg=f"ACME server {self.directory_url}: validation of {', '.join(domains)} failed: "
                                 f"{problems or exc}") from exc
+        except acme_errors.TimeoutError as exc:
+            raise AcmeError(msg=f"ACME server {self.directory_url}: the order for {', '.join(domains)} did not "
+                                f"complete within acme.timeout {self.timeout}s, at the {step}") from exc
         except (acme_errors.Error, messages.Error, requests.exceptions.RequestException) as exc:
-            raise self.fail(f"the order for {', '.join(domains)} failed", exc) from exc
+            raise self.fail(f"the order for {', '.join(domains)} failed at the {step}", exc) from exc
         finally:
             for path in written:
                 try:

@@ -462,8 +462,10 @@ def _roll_back(client: PrometheusClient, params: dict[str, Any], result: dict[st
     reload_record = make_record(_server(client), "reload", "failed", f"{exc.msg}{reloaded}",
                                 seconds=time.monotonic() - started)
     records.append(reload_record)
+    # Said in the order it happened: the files were written, the reload was not confirmed, then the roll back.
     result.update(failed=True, changed=False, records=records,
-                  msg=f"deploy of {', '.join(changed_names)} rolled back: {exc.msg}{reloaded}")
+                  msg=f"wrote {', '.join(changed_names)} but the reload was not confirmed, so the deploy was rolled "
+                      f"back: {exc.msg}{reloaded}")
     return result
 
 

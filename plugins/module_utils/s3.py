@@ -12,6 +12,7 @@ without ``manifest.json`` is an unfinished upload.
 from __future__ import annotations
 
 import hashlib
+import math
 import traceback
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -38,6 +39,7 @@ DEFAULT_CONNECT_TIMEOUT = 10
 # botocore's own default: a read that waits longer is retried (max_attempts), then the upload fails.
 DEFAULT_READ_TIMEOUT = 60
 DEFAULT_MAX_ATTEMPTS = 5
+MAX_TIMEOUT = 24 * 3600
 
 
 def s3_argument_spec() -> dict[str, Any]:
@@ -99,8 +101,10 @@ class S3Store:
         if options.get("server_side_encryption") != "aws:kms" and options.get("kms_key_id"):
             raise BackupError(msg="s3.kms_key_id needs s3.server_side_encryption: aws:kms")
         for name in ("connect_timeout", "read_timeout"):
-            if options.get(name) is not None and not options[name] > 0:
-                raise BackupError(msg=f"s3.{name} {options[name]} must be a positive number of seconds")
+            value = options.get(name)
+            # NaN, inf and huge values would reach socket.settimeout, which refuses or overflows on them.
+            if value is not None and not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
+                raise BackupError(msg=f"s3.{name} {value} must be above 0 and at most {MAX_TIMEOUT} seconds")
         if options.get("max_attempts") is not None and options["max_attempts"] < 1:
             raise BackupError(msg=f"s3.max_attempts {options['max_attempts']} must be at least 1")
         factory = client_factory or boto3.client
