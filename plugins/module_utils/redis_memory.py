@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .redis_conn import RedisError, redis
+from .redis_conn import RedisError, dropped_connection_cause, redis
 
 SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000 ** 2, "mb": 1024 ** 2,
               "g": 1000 ** 3, "gb": 1024 ** 3}
@@ -63,11 +63,20 @@ def sample_keys(client: Any, *, sample_size: int, count: int = 1000) -> list[byt
     """Up to ``sample_size`` keys from SCAN (each call O(count), never the whole keyspace at once)."""
     keys: list[bytes] = []
     cursor = 0
-    while True:
-        cursor, batch = client.scan(cursor=cursor, count=count)
-        keys.extend(batch)
-        if cursor == 0 or len(keys) >= sample_size:
-            return keys[:sample_size]
+    try:
+        while True:
+            cursor, batch = client.scan(cursor=cursor, count=count)
+            keys.extend(batch)
+            if cursor == 0 or len(keys) >= sample_size:
+                return keys[:sample_size]
+    except redis.exceptions.ConnectionError as exc:
+        raise sampling_failed(client, exc, f"SCAN after {len(keys)} key(s) sampled") from exc
+
+
+def sampling_failed(client: Any, exc: Exception, where: str) -> RedisError:
+    """A sample lost with its connection: what broke, why as far as can be told; sampling changes nothing."""
+    return RedisError(msg=f"sampling keys failed at {where}: {exc}; {dropped_connection_cause(client)}; "
+                          "nothing was changed")
 
 
 def matching_pattern(key: bytes, patterns: list[str]) -> str | None:
@@ -81,7 +90,10 @@ def usage_by_pattern(client: Any, keys: list[bytes], patterns: list[str], *, dbs
     pipe = client.pipeline(transaction=False)
     for key in keys:
         pipe.memory_usage(key)
-    sizes = pipe.execute()
+    try:
+        sizes = pipe.execute()
+    except redis.exceptions.ConnectionError as exc:
+        raise sampling_failed(client, exc, f"MEMORY USAGE of {len(keys)} sampled key(s)") from exc
     groups: dict[str, dict[str, Any]] = {p: {"sampled_keys": 0, "sampled_bytes": 0} for p in [*patterns, "(other)"]}
     measured = []
     for key, size in zip(keys, sizes):
@@ -243,8 +255,9 @@ def evict_by_pattern(client: Any, patterns: list[str], *, target_bytes: int, pac
         result.stopped_because = "every allowed pattern scanned; memory still over the target"
         return result
     except redis.exceptions.RedisError as exc:
+        cause = f" ({dropped_connection_cause(client)})" if isinstance(exc, redis.exceptions.ConnectionError) else ""
         raise RedisError(
-            msg=f"Redis failed during eviction after {result.deleted} key(s) were deleted: {exc}; "
+            msg=f"Redis failed during eviction after {result.deleted} key(s) were deleted: {exc}{cause}; "
                 "the keys deleted so far are gone, nothing else was touched",
             deleted=result.deleted, patterns=result.patterns) from exc
     finally:
@@ -339,8 +352,16 @@ def run_bgsave(client: Any, *, timeout: float, sleep: Callable[[float], None] = 
         except redis.exceptions.ResponseError as exc:
             raise RedisError(msg=f"BGSAVE refused: {exc}") from exc
     deadline = time.monotonic() + timeout
+    state = before
     while True:
-        state = persistence_state(client)
+        try:
+            state = persistence_state(client)
+        except redis.exceptions.ConnectionError as exc:
+            # The server went while it saved: no new snapshot can be confirmed, the last good one is all there is.
+            raise RedisError(msg=f"BGSAVE started but did not finish: the connection was lost while waiting ({exc}; "
+                                 f"{dropped_connection_cause(client)}); no new snapshot was confirmed, the last "
+                                 f"good one is from {state['last_save_time']} (unix time)",
+                             persistence=state) from exc
         saved = (state["saves"] is not None and before["saves"] is not None and state["saves"] > before["saves"]) \
             or state["last_save_time"] > before["last_save_time"]
         finished = not state["bgsave_in_progress"] and (saved or state["last_bgsave_status"] != "ok")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +57,46 @@ def dump_redis(redis_cli: str, options: dict[str, Any], directory: Path) -> dict
     step = "redis rdb"
     argv, env = redis_cli_argv(redis_cli, options)
     target = directory / "redis.rdb"
-    writer, stderr = stream_child([*argv, "--rdb", "-"], env, target, step=step, hold_back=EOF_MARK,
-                                  judge_tail=rdb_tail)
+    try:
+        writer, stderr = stream_child([*argv, "--rdb", "-"], env, target, step=step, hold_back=EOF_MARK,
+                                      judge_tail=rdb_tail)
+    except BackupError as exc:
+        if not isinstance(exc.__cause__, OSError):  # our disk is not the problem: the transfer broke
+            exc.msg += f"; {transfer_broke_cause(argv, env)}"
+        raise
     match = re.search(r"Transfer finished with success(?: after (\d+) bytes)?", stderr)
     if match is None or (match.group(1) is not None and int(match.group(1)) != writer.size):
         raise BackupError(msg=f"{step}: redis-cli did not report a complete transfer of {writer.size} bytes: "
-                              f"{tail(stderr)}", step=step)
+                              f"{tail(stderr)}; {transfer_broke_cause(argv, env)}", step=step)
     with target.open("rb") as handle:
         head = handle.read(len(RDB_MAGIC))
     if head != RDB_MAGIC:
         raise BackupError(msg=f"{step}: the transfer is not an RDB file (starts with {head!r})", step=step)
     return {"part": "redis_rdb", "format": "rdb", "path": target.name, "files": [writer.record(target.name)]}
+
+
+def transfer_broke_cause(argv: list[str], env: dict[str, str]) -> str:
+    """Why an RDB transfer broke, as far as the server tells afterwards: stopped, or it dropped the copy itself.
+
+    redis-cli --rdb is a replica to the server: the writes made while the server takes its snapshot are buffered
+    for the copy, and the server drops a replica whose buffer passes client-output-buffer-limit's replica class,
+    saying so only in its own log. The server still answering afterwards is the sign.
+    """
+    try:
+        ping = subprocess.run([*argv, "PING"], env=env, capture_output=True, stdin=subprocess.DEVNULL, timeout=10,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"the server could not be asked afterwards ({exc})"
+    if ping.returncode != 0 or ping.stdout.strip() != b"PONG":
+        answer = tail(ping.stdout.decode(errors="replace") + ping.stderr.decode(errors="replace"))
+        return f"the server does not answer now ({answer}): it stopped or restarted during the copy"
+    try:
+        limits = subprocess.run([*argv, "CONFIG", "GET", "client-output-buffer-limit"], env=env, capture_output=True,
+                                stdin=subprocess.DEVNULL, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        limits = None
+    lines = limits.stdout.decode(errors="replace").splitlines() if limits is not None else []
+    # CONFIG may be denied to this user by an ACL: the limits are then not named.
+    now = f" (now: {lines[1]})" if limits is not None and limits.returncode == 0 and len(lines) >= 2 else ""
+    return ("the server still answers, so it dropped the copy itself: most likely the writes made during its "
+            f"snapshot went over its client-output-buffer-limit for replicas{now}, else repl-timeout")
