@@ -229,6 +229,23 @@ def select_tables(tables: dict[str, TableInfo], *, operation: str, names: list[s
     return Selection(chosen, left_out)
 
 
+def refresh_failed_records(left_out: list[dict[str, Any]], failures: dict[str, tuple[str, str]],
+                           operation: str) -> list[dict[str, Any]]:
+    """The left-out records, those of tables whose ANALYZE before the bloat estimate failed made ``failures``'
+    (status, reason) (classify_failure's): a statement_timeout reached there is no 'unchanged' table."""
+    records = []
+    for record in left_out:
+        failure = failures.get(record["name"])
+        if failure is None:
+            records.append(record)
+            continue
+        status, reason = failure
+        records.append({**record, "status": status,
+                        "detail": f"ANALYZE before estimating its bloat: {reason}; {operation} not run "
+                                  f"({record['detail']})"})
+    return records
+
+
 # --------------------------------------------------------------------------- statements
 
 

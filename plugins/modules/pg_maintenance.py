@@ -124,7 +124,8 @@ options:
   concurrently:
     description:
       - V(reindex) with C(REINDEX TABLE CONCURRENTLY) (PostgreSQL 12+; reads and writes go on).
-      - Invalid C(_ccnew)/C(_ccold) indexes a failed concurrent reindex leaves are dropped.
+      - Invalid C(_ccnew)/C(_ccold) indexes a failed concurrent reindex leaves are dropped, those of the table's
+        TOAST table (schema C(pg_toast)) included.
     type: bool
     default: true
   lock_timeout:

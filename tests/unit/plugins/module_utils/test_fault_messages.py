@@ -94,3 +94,16 @@ def test_a_broken_rdb_transfer_says_whether_the_server_stopped_or_dropped_the_co
 
     monkeypatch.setattr(redis_rdb.subprocess, "run", fake_run)
     assert expected in redis_rdb.transfer_broke_cause(["redis-cli", "-h", "127.0.0.1", "-p", "1"], {})
+
+
+def test_a_table_left_out_because_its_refresh_analyze_failed_says_so():
+    from ansible_collections.streamops.maintenance.plugins.module_utils.pg_maintenance import refresh_failed_records
+    left_out = [{"name": "public.trades", "action": "vacuum_full", "status": "unchanged",
+                 "detail": "bloat unknown (bloat unknown: never analyzed); analyze the table first"},
+                {"name": "public.audit", "action": "vacuum_full", "status": "unchanged", "detail": "bloat 1% < 30%"}]
+    records = refresh_failed_records(left_out, {
+        "public.trades": ("failed", "cancelled by statement_timeout (50 ms)")}, "vacuum_full")
+    assert records[0]["status"] == "failed" and records[0]["detail"] == (
+        "ANALYZE before estimating its bloat: cancelled by statement_timeout (50 ms); vacuum_full not run "
+        "(bloat unknown (bloat unknown: never analyzed); analyze the table first)")
+    assert records[1] == left_out[1]
