@@ -55,7 +55,10 @@ def parse_http(raw: Any, position: int) -> dict[str, Any]:
     if unknown:
         raise EndpointError(msg=f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(HTTP_KEYS))}")
     url = raw.get("url")
-    parsed = urllib.parse.urlsplit(url if isinstance(url, str) else "")
+    try:
+        parsed = urllib.parse.urlsplit(url if isinstance(url, str) else "")
+    except ValueError as exc:  # an unclosed IPv6 bracket: 'http://[::1'
+        raise EndpointError(msg=f"{where}: url {url!r} must be an http(s) URL ({exc})") from exc
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise EndpointError(msg=f"{where}: url {url!r} must be an http(s) URL")
     status = str(raw.get("status", 200)).strip()

@@ -13,6 +13,7 @@ from typing import Any
 from ansible.module_utils.basic import env_fallback
 
 from .errors import MaintenanceError
+from .timeouts import timeout_problem
 
 try:
     from kubernetes import client as k8s_client
@@ -47,6 +48,10 @@ def kubernetes_argument_spec() -> dict[str, Any]:
 def check_request_timeout(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise K8sConnectionError(msg=f"request_timeout must be a whole number of seconds, at least 1, got {value!r}")
+    # A huge value (2**63) overflows the socket timeout in urllib3: a traceback instead of this message.
+    problem = timeout_problem(value, "request_timeout")
+    if problem:
+        raise K8sConnectionError(msg=problem)
     return value
 
 

@@ -480,6 +480,11 @@ def run_pg_compliance(params: dict[str, Any], *, check_mode: bool = False, diff_
             # One snapshot for every figure, and PostgreSQL itself refuses any write.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             records = run_checks(conn, rules, audit)
+    except psycopg.errors.QueryCanceled as exc:
+        # Each check's own reads are timed apart (_timed); this is the catalog read they all need, cut short.
+        raise ComplianceError(msg=f"the catalog read before the checks was cancelled by statement_timeout "
+                                  f"({params['statement_timeout']} ms): {first_line(exc)}; nothing was checked, "
+                                  "raise statement_timeout and run again") from exc
     finally:
         conn.close()
     return {"changed": False, "msg": summary_msg(records, rules, audit), "records": records}

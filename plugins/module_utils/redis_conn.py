@@ -16,9 +16,12 @@ from typing import Any
 from ansible.module_utils.basic import env_fallback
 
 from .errors import MaintenanceError
+from .timeouts import timeout_problem
 
 try:
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 except ImportError:  # pragma: no cover - reported by the module through missing_required_lib
     redis = None
     REDIS_IMPORT_ERROR: str | None = traceback.format_exc()
@@ -57,6 +60,16 @@ def client_kwargs(params: dict[str, Any]) -> dict[str, Any]:
     for name in ("socket_timeout", "connect_timeout"):
         if params[name] <= 0:
             raise RedisError(msg=f"{name} must be positive, got {params[name]}")
+        # NaN, inf or a huge value reached socket.settimeout and ended the module in a traceback.
+        problem = timeout_problem(params[name], name)
+        if problem:
+            raise RedisError(msg=problem)
+    socket_path = params.get("login_unix_socket")
+    if socket_path is not None and not str(socket_path).strip():
+        raise RedisError(msg=f"login_unix_socket {socket_path!r} is empty: give the socket's path, or leave it unset")
+    if not socket_path and not str(params.get("login_host") or "").strip():
+        raise RedisError(msg=f"login_host {params.get('login_host')!r} is empty: give the Redis server's host name "
+                             "or address, or login_unix_socket")
     kwargs: dict[str, Any] = {
         "db": params["db"], "username": params.get("login_user"), "password": params.get("login_password"),
         "socket_timeout": params["socket_timeout"], "socket_connect_timeout": params["connect_timeout"],
@@ -83,12 +96,17 @@ def connect(kwargs: dict[str, Any]) -> Any:
     if redis is None:
         raise RedisError(msg="the Python library redis (redis-py) is required")
     client = redis.Redis(**kwargs)
+    # The first PING is tried once: redis-py's default retries (3, with backoff) turned a TLS client talking to a
+    # plain server (tls: true by mistake) into a minute of handshake timeouts for a socket_timeout of 5 s.
+    later_retry = client.get_retry()
+    client.set_retry(Retry(NoBackoff(), 0))
     try:
         client.ping()
     except redis.exceptions.AuthenticationError as exc:
         raise RedisError(msg=f"Redis {describe(kwargs)}: authentication failed: {exc}") from exc
     except redis.exceptions.RedisError as exc:
         raise RedisError(msg=f"cannot connect to Redis {describe(kwargs)}: {exc}") from exc
+    client.set_retry(later_retry)
     return client
 
 

@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.streamops.maintenance.plugins.module_utils import (
     dependency_audit,
     endpoints,
+    k8s_conn,
     notify,
     service_latency,
 )
@@ -42,6 +43,10 @@ def refuse_to_run(*args, **kwargs):
         {"audits": [{"name": "tools", "tool": "pip-audit", "path": "/", "executable": "/bin/true"}],
          "timeout": 2147483648}, runner=refuse_to_run, environ={}),
         "timeout must be at most 604800 seconds (a week), got 2147483648", id="dependency_audit timeout 2**31"),
+    # urllib3: sock.settimeout -> OverflowError: timestamp too large to convert to C _PyTime_t
+    pytest.param(lambda: k8s_conn.check_request_timeout(9223372036854775808),
+                 "request_timeout must be at most 604800 seconds (a week), got 9223372036854775808",
+                 id="k8s request_timeout 2**63"),
     pytest.param(lambda: service_latency.run_service_latency({**LATENCY, "timeout": 1e16}),
                  "timeout must be at most 604800 seconds (a week), got 1e+16", id="service_latency timeout 1e16"),
 ])
@@ -67,3 +72,101 @@ def test_timeout_problem_names_the_value(value, message):
 @pytest.mark.parametrize("value", [0.001, 1, 30.5, 604800])
 def test_usable_timeouts_pass(value):
     assert timeout_problem(value) is None
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "https://[127.0.0.1/x"])
+def test_an_unclosed_ipv6_bracket_in_an_endpoint_url_is_named(url):
+    # urllib.parse.urlsplit -> ValueError: Invalid IPv6 URL, which escaped endpoint_check as a traceback.
+    with pytest.raises(MaintenanceError) as raised:
+        endpoints.run_endpoint_check({"timeout": 2, "validate_certs": True, "tcp": [],
+                                      "http": [{"name": "count", "url": url}]})
+    assert raised.value.msg == f"http[1]: url {url!r} must be an http(s) URL (Invalid IPv6 URL)"
+
+
+class CancelledCatalog:
+    """A connection whose catalog read is cancelled as statement_timeout: 1 (ms) cancelled it on the real server."""
+
+    def __init__(self):
+        self.closed = False
+
+    def execute(self, query, params=None):
+        import psycopg  # noqa: PLC0415
+
+        if "set_config" in str(query) or "SET TRANSACTION" in str(query):
+            return None
+        raise psycopg.errors.QueryCanceled("canceling statement due to statement timeout")
+
+    def transaction(self):
+        import contextlib  # noqa: PLC0415
+
+        return contextlib.nullcontext()
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize("statement_timeout", [1, 10])
+def test_pg_compliance_statement_timeout_on_the_catalog_read_is_a_message(statement_timeout, monkeypatch):
+    # psycopg.errors.QueryCanceled escaped pg_compliance as a traceback when the catalog read (before the
+    # per-check reads, which are timed apart) hit the statement_timeout the fuzzing gave it.
+    from ansible_collections.streamops.maintenance.plugins.module_utils import pg_compliance  # noqa: PLC0415
+
+    conn = CancelledCatalog()
+    monkeypatch.setattr(pg_compliance, "connect", lambda kwargs: conn)
+    params = {"login_host": "127.0.0.1", "login_port": 5432, "database": "fuzz_seed", "lock_timeout": 2000,
+              "statement_timeout": statement_timeout,
+              "retention": [{"name": "trades-7y", "table": "trades", "column": "created_at", "max_age": "2555d",
+                             "expect": "kept"}]}
+    with pytest.raises(MaintenanceError) as raised:
+        pg_compliance.run_pg_compliance(params)
+    assert raised.value.msg.startswith(f"the catalog read before the checks was cancelled by statement_timeout "
+                                       f"({statement_timeout} ms): canceling statement due to statement timeout")
+    assert "nothing was checked" in raised.value.msg and conn.closed
+
+
+REDIS = {"login_host": "127.0.0.1", "login_port": 6379, "login_unix_socket": None, "login_user": None,
+         "login_password": None, "db": 0, "tls": False, "validate_certs": True, "ca_certs": None,
+         "client_cert_file": None, "client_key_file": None, "socket_timeout": 10.0, "connect_timeout": 5.0}
+
+
+@pytest.mark.parametrize("changes, message", [
+    # redis-py: sock.settimeout -> ValueError: Invalid value NaN (not a number) / OverflowError
+    ({"socket_timeout": float("nan")}, "socket_timeout must be a number of seconds, got nan"),
+    ({"socket_timeout": 613716439820130.0}, "socket_timeout must be at most 604800 seconds (a week), got 613716439820130.0"),
+    ({"connect_timeout": float("inf")}, "connect_timeout must be at most 604800 seconds (a week), got inf"),
+    # 'cannot connect to Redis :6379' did not say the host was empty
+    ({"login_host": ""}, "login_host '' is empty: give the Redis server's host name or address, or login_unix_socket"),
+    ({"login_host": " "}, "login_host ' ' is empty"),
+    ({"login_unix_socket": " "}, "login_unix_socket ' ' is empty"),
+])
+def test_redis_connection_options_are_refused_by_name(changes, message):
+    from ansible_collections.streamops.maintenance.plugins.module_utils import redis_conn  # noqa: PLC0415
+
+    with pytest.raises(MaintenanceError) as raised:
+        redis_conn.client_kwargs({**REDIS, **changes})
+    assert raised.value.msg.startswith(message)
+
+
+def test_the_first_redis_ping_is_tried_once(monkeypatch):
+    # tls: true against a plain server took 61 s for socket_timeout 5: redis-py retried the handshake 3 times.
+    from ansible_collections.streamops.maintenance.plugins.module_utils import redis_conn  # noqa: PLC0415
+
+    class Client:
+        def __init__(self, **kwargs):
+            self.retry = "redis-py's default"
+            self.retries_at_ping = None
+
+        def get_retry(self):
+            return self.retry
+
+        def set_retry(self, retry):
+            self.retry = retry
+
+        def ping(self):
+            self.retries_at_ping = self.retry._retries
+            return True
+
+    monkeypatch.setattr(redis_conn.redis, "Redis", Client)
+    client = redis_conn.connect({"host": "127.0.0.1", "port": 6379})
+    assert client.retries_at_ping == 0
+    assert client.retry == "redis-py's default"  # later commands keep redis-py's retries
