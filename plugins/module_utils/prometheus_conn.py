@@ -64,7 +64,10 @@ def prometheus_argument_spec() -> dict[str, Any]:
 def base_url_of(value: Any) -> str:
     """The server's base URL without a trailing slash; PrometheusError for anything but http(s)://host[:port][/path]."""
     text = value if isinstance(value, str) else ""
-    parsed = urllib.parse.urlsplit(text)
+    try:
+        parsed = urllib.parse.urlsplit(text)
+    except ValueError as exc:  # an unclosed IPv6 bracket: 'http://[::1'
+        raise PrometheusError(msg=f"url must be http(s)://host[:port][/prefix], got {value!r} ({exc})") from exc
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise PrometheusError(msg=f"url must be http(s)://host[:port][/prefix], got {value!r}")
     if parsed.query or parsed.fragment:

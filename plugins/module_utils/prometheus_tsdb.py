@@ -185,11 +185,12 @@ def check_data_dir(data_dir: str) -> Path:
     ``snapshots`` directory; anything else is refused, naming the value, before anything is read or deleted.
     """
     path = Path(data_dir)
-    if not path.exists():
-        raise TsdbError(msg=f"data_dir {data_dir!r} does not exist")
-    if not path.is_dir():
-        raise TsdbError(msg=f"data_dir {data_dir!r} is not a directory")
     try:
+        # Inside the try: Path.exists() raises, not answers False, on a name too long (ENAMETOOLONG) or a loop.
+        if not path.exists():
+            raise TsdbError(msg=f"data_dir {data_dir!r} does not exist")
+        if not path.is_dir():
+            raise TsdbError(msg=f"data_dir {data_dir!r} is not a directory")
         looks_right = (path / "wal").is_dir() or (path / "snapshots").is_dir() or bool(block_dirs(path))
     except OSError as exc:
         raise TsdbError(msg=f"data_dir {data_dir!r} cannot be read: {exc}") from exc

@@ -170,3 +170,22 @@ def test_the_first_redis_ping_is_tried_once(monkeypatch):
     client = redis_conn.connect({"host": "127.0.0.1", "port": 6379})
     assert client.retries_at_ping == 0
     assert client.retry == "redis-py's default"  # later commands keep redis-py's retries
+
+
+def test_prometheus_url_with_an_unclosed_ipv6_bracket_is_named():
+    # prometheus_rules/prometheus_tsdb: urllib.parse.urlsplit -> ValueError: Invalid IPv6 URL (a traceback)
+    from ansible_collections.streamops.maintenance.plugins.module_utils import prometheus_conn  # noqa: PLC0415
+
+    with pytest.raises(MaintenanceError) as raised:
+        prometheus_conn.base_url_of("http://[::1")
+    assert raised.value.msg == "url must be http(s)://host[:port][/prefix], got 'http://[::1' (Invalid IPv6 URL)"
+
+
+def test_prometheus_data_dir_with_a_name_too_long_is_named(tmp_path):
+    # Path.exists() raises OSError [Errno 36] File name too long instead of answering False: a traceback.
+    from ansible_collections.streamops.maintenance.plugins.module_utils import prometheus_tsdb  # noqa: PLC0415
+
+    data_dir = str(tmp_path / ("x" * 300))
+    with pytest.raises(MaintenanceError) as raised:
+        prometheus_tsdb.check_data_dir(data_dir)
+    assert raised.value.msg.startswith(f"data_dir {data_dir!r} cannot be read: [Errno 36] File name too long")
