@@ -163,7 +163,7 @@ class S3Store:
             if leftover:
                 left.append(f"{len(leftover)} object(s) could not be removed: {', '.join(leftover)}")
             if unaborted:
-                left.append(f"{len(unaborted)} multipart upload(s) could not be aborted: {', '.join(unaborted)}")
+                left.append(f"multipart upload(s) may be left open: {', '.join(unaborted)}")
             raise BackupError(msg=f"S3 upload to {self.url(set_prefix)} failed at {key}: {exc}; "
                                   + ("; ".join(left) if left else "no object or open multipart upload of this backup "
                                                                   "is left in S3"),
@@ -172,18 +172,22 @@ class S3Store:
 
     def abort_open_uploads(self, prefix: str) -> list[str]:
         """Abort the multipart uploads still open under ``prefix`` (one run's set); what could not be aborted."""
-        failed = []
+        failed: list[str] = []
         try:
-            for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket,
-                                                                                      Prefix=prefix):
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix)
+            for page in pages:
                 for upload in page.get("Uploads", []):
                     try:
                         self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
                                                            UploadId=upload["UploadId"])
-                    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
-                        failed.append(upload["Key"])
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            return [f"(the open uploads under {self.url(prefix)} could not be listed: {exc})"]
+                    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+                        failed.append(f"{upload['Key']} (abort failed: {exc})")
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+                return failed  # no bucket, no upload in it
+            failed.append(f"the open uploads under {self.url(prefix)} could not be listed ({exc})")
+        except botocore.exceptions.BotoCoreError as exc:
+            failed.append(f"the open uploads under {self.url(prefix)} could not be listed ({exc})")
         return failed
 
     def remove_keys(self, keys: list[str]) -> list[str]:
