@@ -28,9 +28,11 @@ from .pg_maintenance import (
     Outcome,
     RunSettings,
     Thresholds,
+    classify_failure,
     in_schemas,
     plan_disruptive,
     plan_routine,
+    refresh_failed_records,
     resolve_named_tables,
     run_disruptive,
     run_routine,
@@ -151,6 +153,7 @@ def _table_operation(conn: Any, kwargs: dict[str, Any], params: dict[str, Any], 
                      diff_mode: bool) -> dict[str, Any]:
     operation = params["operation"]
     outcome = Outcome()
+    analyze_failures: dict[str, tuple[str, str]] = {}
     if operation in DISRUPTIVE:
         if check_mode:
             outcome.window = guard.status().decision()
@@ -158,8 +161,9 @@ def _table_operation(conn: Any, kwargs: dict[str, Any], params: dict[str, Any], 
             # Outside a window (no approval) nothing is touched, not even an ANALYZE.
             outcome.window = guard.require(refusal="refusing disruptive maintenance").decision()
             if params["refresh_statistics"]:
-                tables = _refresh_stale_statistics(conn, params, tables, outcome)
+                tables, analyze_failures = _refresh_stale_statistics(conn, params, tables, outcome, settings)
     selection = _selection(params, tables, operation)
+    selection.left_out = refresh_failed_records(selection.left_out, analyze_failures, operation)
 
     # The first worker reuses the connection that measured; the others open their own.
     spare = [conn]
@@ -188,11 +192,14 @@ def _table_operation(conn: Any, kwargs: dict[str, Any], params: dict[str, Any], 
     return _table_result(operation, outcome, selection.left_out, check_mode=check_mode, diff_mode=diff_mode)
 
 
-def _refresh_stale_statistics(conn: Any, params: dict[str, Any], tables: dict, outcome: Outcome) -> dict:
-    """ANALYZE the candidates whose bloat cannot be estimated, then measure again."""
+def _refresh_stale_statistics(conn: Any, params: dict[str, Any], tables: dict, outcome: Outcome,
+                              settings: RunSettings) -> tuple[dict, dict[str, tuple[str, str]]]:
+    """ANALYZE the candidates whose bloat cannot be estimated, then measure again; (tables, the failed ANALYZEs
+    by table: classify_failure's status and reason)."""
     candidates = (resolve_named_tables(params["tables"], tables) if params.get("tables")
                   else _selection(params, tables, "analyze").chosen)
     stale = [t for t in candidates if t.stats_problem and "privilege" not in t.stats_problem]
+    failures: dict[str, tuple[str, str]] = {}
     for table in stale:
         statement = sql.SQL("ANALYZE {}").format(sql.Identifier(table.schema, table.name))
         try:
@@ -200,9 +207,10 @@ def _refresh_stale_statistics(conn: Any, params: dict[str, Any], tables: dict, o
         except psycopg.Error as exc:
             outcome.warnings.append(f"{table.qualified_name}: ANALYZE before estimating bloat failed: "
                                     f"{first_line(exc)}")
+            failures[table.qualified_name] = classify_failure(exc, settings)
             continue
         outcome.executed.append(statement.as_string(conn))
-    return _measure_tables(conn, params) if stale else tables
+    return (_measure_tables(conn, params) if stale else tables), failures
 
 
 def _table_result(operation: str, outcome: Outcome, left_out: list[dict[str, Any]], *, check_mode: bool,
@@ -226,8 +234,10 @@ def _table_result(operation: str, outcome: Outcome, left_out: list[dict[str, Any
                        for w in changing},
             "after": {w.name: w.after() for w in changing},
         }
-    if outcome.count("failed"):
-        failed = [f"{w.name}: {w.reason}" for w in outcome.works if w.status == "failed"]
+    failed_left_out = [r for r in left_out if r["status"] == "failed"]
+    if outcome.count("failed") or failed_left_out:
+        failed = ([f"{w.name}: {w.reason}" for w in outcome.works if w.status == "failed"]
+                  + [f"{r['name']}: {r['detail']}" for r in failed_left_out])
         result["failed"] = True
         result["msg"] = msg + "; failed: " + "; ".join(failed)
     return result
