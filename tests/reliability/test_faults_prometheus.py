@@ -132,4 +132,3 @@ def test_server_gone_for_good_fails_in_bounded_time(old_rules_loaded, campaign, 
         again = deploy(proxy.url, server, capsys, NEW)
         case.check_converged(not again.get("failed") and on_disk(server) == NEW
                              and loaded_rules(server) == rule_names(NEW), f"re-run: {again['msg']}")
-
