@@ -172,6 +172,8 @@ def group_vars(name: str, redis_db: int) -> dict:
         # The estates share one Redis db: only the estate's own cache keys may be evicted.
         "redis_routine_evict_patterns": ["{{ fleet_estate.redis_prefix }}cache:*"],
         "backup_root": f"{state}/backups",
+        # The estates' run locks (docs/playbooks.md, "Run lock") with the fleet's state, not under /var/lib.
+        "maintenance_lock_dir": "{{ fleet_state_dir }}/locks",
         # No redis_rdb part: the RDB is the whole shared server's, not the estate's.
         "backup_parts": ["full", "schema", "critical_data"],
         "s3_login": {

@@ -113,6 +113,12 @@ class Case:
             if str(name).lower() not in msg.lower():
                 self._problem("unclear_errors", f"the message does not name {name!r}: {_scrubbed(msg)}")
 
+    def check_shape(self, problems: Iterable[str]) -> None:
+        """The result is in the collection's shape: ``problems`` from records.result_problems ([] = clean); a
+        result the report cannot read is an unclear result."""
+        for problem in problems:
+            self._problem("unclear_errors", f"result shape: {problem}")
+
     def check_data(self, intact: bool, what: str) -> None:
         """The source data (and the newest verified backup set) are what they were before the fault."""
         if not intact:
