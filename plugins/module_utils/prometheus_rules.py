@@ -291,28 +291,48 @@ def reload_and_confirm(client: PrometheusClient, how: str, pid_file: str | None,
     if before["last_config_epoch"] is not None and int(time.time()) <= int(before["last_config_epoch"]):
         time.sleep(max(0.0, int(before["last_config_epoch"]) + 1.05 - time.time()))
     started = int(time.time())
-    executed.append(send_reload(client, how, pid_file))
+    lost = ""
+    try:
+        executed.append(send_reload(client, how, pid_file))
+    except PrometheusError as exc:
+        if how != "lifecycle" or exc.details.get("status") is not None:
+            raise
+        # No answer (a broken connection, a timeout) is no refusal: the POST may have reached the server and only
+        # its answer been lost. runtimeinfo says whether it reloaded; rolling back a reload that happened would
+        # need one more reload, which may fail too and leave the server running other rules than the disk holds.
+        executed.append(f"POST {client.url}/-/reload (no answer)")
+        lost = f"the reload POST got no answer ({exc.msg}); "
     deadline = time.monotonic() + timeout
     info, missing = before, ["(not read yet)"]
     while True:
-        info = runtime_info(client)
+        try:
+            info = runtime_info(client)
+        except PrometheusError as exc:
+            if lost:
+                raise PrometheusError(msg=f"{lost}then {exc.msg}", url=client.url) from exc
+            raise
         fresh = info["last_config_epoch"] is not None and info["last_config_epoch"] >= started
         if info["reload_config_success"] is False and (how == "lifecycle" or before["reload_config_success"]):
             raise RulesError(msg="Prometheus reports its configuration reload failed (reloadConfigSuccess false); "
                                  "see its log", runtime=info)
         if info["reload_config_success"] and fresh:
-            missing = missing_groups(loaded_groups(client), expected)
+            try:
+                missing = missing_groups(loaded_groups(client), expected)
+            except PrometheusError as exc:
+                if lost:
+                    raise PrometheusError(msg=f"{lost}then {exc.msg}", url=client.url) from exc
+                raise
             if not missing:
-                return info
+                return {**info, "reload_answer_lost": True} if lost else info
         if time.monotonic() >= deadline:
             break
         time.sleep(0.2)
     if not (info["reload_config_success"] and info["last_config_epoch"] is not None
             and info["last_config_epoch"] >= started):
-        raise RulesError(msg=f"Prometheus did not report a successful reload within {timeout:.0f}s "
+        raise RulesError(msg=f"{lost}Prometheus did not report a successful reload within {timeout:.0f}s "
                              f"(reloadConfigSuccess {info['reload_config_success']}, lastConfigTime "
                              f"{info['last_config_time']})", runtime=info)
-    raise RulesError(msg=f"after the reload Prometheus has not loaded group(s) {', '.join(missing)} "
+    raise RulesError(msg=f"{lost}after the reload Prometheus has not loaded group(s) {', '.join(missing)} "
                          "(does the server's rule_files glob read these files?)", runtime=info)
 
 
@@ -409,8 +429,9 @@ def deploy(client: PrometheusClient, params: dict[str, Any], promtool: str, *, c
                                    executed=executed)
     except PrometheusError as exc:
         return _roll_back(client, params, result, records, current, changed_names, exc, started)
+    lost = "; the reload POST got no answer, runtimeinfo confirmed the reload" if after.get("reload_answer_lost") else ""
     reload_record = make_record(_server(client), "reload", "done",
-                                f"reloaded ({how}); {_count(expected)} group(s) of {len(expected)} file(s) loaded",
+                                f"reloaded ({how}); {_count(expected)} group(s) of {len(expected)} file(s) loaded{lost}",
                                 before=info, after=after, seconds=time.monotonic() - started)
     records.append(reload_record)
     return _finish(result, records, reload_record)

@@ -109,8 +109,10 @@ def test_reload_answer_lost(old_rules_loaded, campaign, capsys):
         disk = on_disk(server)
         case.check_data(on_server == rule_names(disk), f"the server runs {on_server}, the disk holds "
                                                        f"{'the new' if disk == NEW else 'the old'} set")
-        if result.get("failed"):
-            case.check_error(result, names=["reload was not confirmed", proxy.url])
+        # The reload happened: runtimeinfo confirms it, so the deploy stands (rolling it back would take one more
+        # reload, which could fail too and leave the server on rules the disk no longer holds).
+        case.check_converged(not result.get("failed") and disk == NEW and "got no answer" in result["msg"],
+                             f"the reload whose answer was lost was not confirmed: {result['msg']}")
         proxy.clear()
         again = deploy(proxy.url, server, capsys, NEW)
         case.check_converged(not again.get("failed") and on_disk(server) == NEW
