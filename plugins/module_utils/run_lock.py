@@ -257,19 +257,21 @@ def read_lock(path: str) -> Found:
         raise LockError(msg=f"cannot read the lock file {path}: {exc.strerror}") from None
     try:
         info = os.fstat(descriptor)
+        found = Found(modified=datetime.fromtimestamp(info.st_mtime, UTC), inode=(info.st_dev, info.st_ino))
+        if not stat.S_ISREG(info.st_mode):
+            return replace(found, unreadable="it is not a regular file")
         chunks = []
         while True:
             chunk = os.read(descriptor, 65536)
             if not chunk:
                 break
             chunks.append(chunk)
+    except OSError as exc:
+        raise LockError(msg=f"cannot read the lock file {path}: {exc.strerror}") from None
     finally:
         os.close(descriptor)
     content = b"".join(chunks)
-    found = Found(modified=datetime.fromtimestamp(info.st_mtime, UTC), inode=(info.st_dev, info.st_ino),
-                  content=content)
-    if not stat.S_ISREG(info.st_mode):
-        return replace(found, unreadable="it is not a regular file")
+    found = replace(found, content=content)
     try:
         return replace(found, lock=Lock.from_json(json.loads(content.decode("utf-8"))))
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, LockError) as exc:
@@ -475,6 +477,15 @@ def acquire(directory: str, name: str, *, run_id: str, holder: Holder, ttl: time
         decision = decide(found, run_id=run_id, now=now, ttl=ttl, machine=machine, probe=probe)
         return Outcome(f"would_{decision.verdict}", decision, before=found.lock, after=found.lock, path=path)
     ensure_directory(directory)
+    try:
+        return _acquire_guarded(directory, name, path, run_id=run_id, holder=holder, ttl=ttl, now=now,
+                                machine=machine, probe=probe)
+    except OSError as exc:  # a full disk or a read-only directory while writing: nothing was taken
+        raise LockError(msg=f"cannot write the lock {path}: {exc.strerror or exc}; nothing was taken") from None
+
+
+def _acquire_guarded(directory: str, name: str, path: str, *, run_id: str, holder: Holder, ttl: timedelta,
+                     now: datetime, machine: Machine, probe: Callable[[int], ProcessState]) -> Outcome:
     with directory_guard(directory):
         removed = _remove_leftover_temps(directory)
         found = read_lock(path)
@@ -501,9 +512,13 @@ def release(directory: str, name: str, *, run_id: str, check_mode: bool = False)
     if check_mode:
         found = read_lock(path)
         return _release_outcome(found, run_id, path, remove=None)
-    with directory_guard(directory):
-        found = read_lock(path)
-        return _release_outcome(found, run_id, path, remove=lambda: (os.unlink(path), _fsync_directory(directory)))
+    try:
+        with directory_guard(directory):
+            found = read_lock(path)
+            return _release_outcome(found, run_id, path,
+                                    remove=lambda: (os.unlink(path), _fsync_directory(directory)))
+    except OSError as exc:
+        raise LockError(msg=f"cannot release the lock {path}: {exc.strerror or exc}") from None
 
 
 def _release_outcome(found: Found, run_id: str, path: str, *, remove: Callable[[], Any] | None) -> Outcome:

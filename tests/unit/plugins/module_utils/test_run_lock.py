@@ -170,6 +170,27 @@ def test_leftover_temp_of_a_killed_writer_is_removed(tmp_path):
     assert os.listdir(directory) == ["stream_systems.lock"]
 
 
+def test_a_directory_where_the_lock_should_be_is_no_lock(tmp_path):
+    directory = tmp_path / "locks"
+    (directory / "stream_systems.lock").mkdir(parents=True)
+    current = run_lock.read_lock(str(directory / "stream_systems.lock"))
+    assert current.exists and current.lock is None and "not a regular file" in current.unreadable
+    with pytest.raises(LockHeldError) as refused:
+        acquire(directory, "run-1")
+    assert "not a regular file" in refused.value.msg
+
+
+def test_a_full_disk_while_writing_is_a_named_error(tmp_path, monkeypatch):
+    def no_space(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(run_lock, "_write_temp", no_space)
+    with pytest.raises(LockError) as failed:
+        acquire(tmp_path / "locks", "run-1")
+    assert "No space left on device" in failed.value.msg and "nothing was taken" in failed.value.msg
+    assert os.listdir(tmp_path / "locks") == []
+
+
 def test_directory_errors_name_the_path(tmp_path):
     a_file = tmp_path / "file"
     a_file.write_text("")
