@@ -26,8 +26,12 @@ from .k8s_conn import api_client_from as _api_client_from
 
 try:
     from kubernetes import watch as k8s_watch
+    from urllib3.exceptions import HTTPError as Urllib3Error
 except ImportError:
     k8s_watch = None  # KUBERNETES_IMPORT_ERROR (k8s_conn) already says the library is missing
+
+    class Urllib3Error(Exception):  # type: ignore[no-redef]
+        """Stands in for urllib3's base error when the kubernetes library (and urllib3) are missing."""
 
 __all__ = ["KUBERNETES_IMPORT_ERROR", "K8sPlatform", "api_client_from", "reason_of"]
 
@@ -117,12 +121,19 @@ class K8sPlatform:
     def name(self, colour: str) -> str:
         return f"{self.app}-{colour}"
 
+    def unreachable(self, what: str, exc: Exception) -> DeployError:
+        # An API server that does not answer raises urllib3's errors, not ApiException: a traceback before this.
+        return DeployError(msg=f"Kubernetes {what} in namespace {self.namespace} failed: cannot reach the "
+                               f"Kubernetes API server: {exc}")
+
     def call(self, what: str, function: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
         except ApiException as exc:
             raise DeployError(msg=f"Kubernetes {what} in namespace {self.namespace} failed: "
                                   f"{exc.status} {reason_of(exc)}") from exc
+        except Urllib3Error as exc:
+            raise self.unreachable(what, exc) from exc
 
     def deployment(self, colour: str) -> Any | None:
         try:
@@ -131,6 +142,8 @@ class K8sPlatform:
             if exc.status == 404:
                 return None
             raise DeployError(msg=f"reading Deployment {self.name(colour)} failed: {exc.status} {reason_of(exc)}") from exc
+        except Urllib3Error as exc:
+            raise self.unreachable(f"reading Deployment {self.name(colour)}", exc) from exc
 
     def read_service(self, name: str) -> Any:
         return self.call(f"reading Service {name}", self.core.read_namespaced_service, name, self.namespace)
@@ -330,6 +343,8 @@ class K8sPlatform:
             if exc.status == 404:
                 return []
             raise DeployError(msg=f"reading Endpoints {self.service} failed: {exc.status} {reason_of(exc)}") from exc
+        except Urllib3Error as exc:
+            raise self.unreachable(f"reading Endpoints {self.service}", exc) from exc
         out = []
         for subset in found.subsets or []:
             ports = [p.port for p in subset.ports or [] if self.port_name is None or p.name in (self.port_name, None)]

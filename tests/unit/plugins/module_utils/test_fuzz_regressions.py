@@ -189,3 +189,19 @@ def test_prometheus_data_dir_with_a_name_too_long_is_named(tmp_path):
     with pytest.raises(MaintenanceError) as raised:
         prometheus_tsdb.check_data_dir(data_dir)
     assert raised.value.msg.startswith(f"data_dir {data_dir!r} cannot be read: [Errno 36] File name too long")
+
+
+@pytest.mark.parametrize("read", ["service", "deployment", "endpoints"])
+def test_blue_green_on_kubernetes_names_an_api_server_that_does_not_answer(read):
+    # blue_green_deploy (platform kubernetes) ended in urllib3's MaxRetryError traceback: only ApiException was caught.
+    kubernetes = pytest.importorskip("kubernetes")
+    from ansible_collections.streamops.maintenance.plugins.module_utils.platform_k8s import K8sPlatform  # noqa: PLC0415
+
+    configuration = kubernetes.client.Configuration(host="https://127.0.0.1:1")  # nothing listens on port 1
+    configuration.verify_ssl = False
+    platform = K8sPlatform(kubernetes.client.ApiClient(configuration), namespace="stream", app="api", image="api")
+    calls = {"service": lambda: platform.read_service("api"), "deployment": lambda: platform.deployment("blue"),
+             "endpoints": platform.endpoints}
+    with pytest.raises(MaintenanceError) as raised:
+        calls[read]()
+    assert "in namespace stream failed: cannot reach the Kubernetes API server" in raised.value.msg
