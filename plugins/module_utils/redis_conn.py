@@ -116,14 +116,34 @@ def dropped_connection_cause(client: Any) -> str:
     Redis closes a client whose pending replies pass its client-output-buffer-limit (a big SCAN or MEMORY USAGE
     reply, a replica's stream) without a word to the client: the only sign is that the server still answers.
     """
+    probe = one_attempt_client(client)
     try:
-        client.ping()
+        probe.ping()
     except redis.exceptions.RedisError as exc:
         return f"the server does not answer now ({exc}): it stopped or restarted"
     try:
-        limits = client.config_get("client-output-buffer-limit").get("client-output-buffer-limit")
+        limits = probe.config_get("client-output-buffer-limit").get("client-output-buffer-limit")
     except redis.exceptions.RedisError:
         limits = None  # CONFIG may be denied to this user by an ACL
+    finally:
+        if probe is not client:
+            probe.close()
     limit_text = f" (now: {limits})" if limits else ""
     return ("the server still answers, so it closed this connection itself: most likely a reply went over its "
             f"client-output-buffer-limit{limit_text}, else a client timeout or CLIENT KILL")
+
+
+def one_attempt_client(client: Any) -> Any:
+    """A client to the same server that tries each command once: redis-py's default retries (with backoff, some
+    seconds) only delay the answer to 'is the server there now?'. The client itself when no copy can be made."""
+    pool = getattr(client, "connection_pool", None)
+    if pool is None:
+        return client
+    try:
+        from redis.backoff import NoBackoff  # pylint: disable=import-outside-toplevel
+        from redis.retry import Retry  # pylint: disable=import-outside-toplevel
+
+        kwargs = {**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)}
+        return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
+    except (ImportError, TypeError, ValueError):  # another redis-py: its own retries are slower, not wrong
+        return client

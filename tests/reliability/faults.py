@@ -199,7 +199,7 @@ def redis_client(server: RedisServer, **kwargs: Any) -> redis.Redis:
 
 
 def redis_kill(server: RedisServer) -> None:
-    """SIGKILL: no save, no goodbye (the AOF, fsynced always, is what a restart finds)."""
+    """SIGKILL: no save, no goodbye (the AOF, written before every reply, is what a restart finds)."""
     assert server.info is not None
     if not stop_pid(server.info.pid, sig=9, timeout=5):
         raise HarnessError(f"redis-server pid {server.info.pid} survived SIGKILL")
