@@ -464,14 +464,18 @@ def test_a_statement_cancelled_by_another_session_is_not_called_a_statement_time
         assert size_and_filenode(conn, "trades") == before
 
 
-def test_a_real_statement_timeout_says_statement_timeout(pg_database, capsys):
-    with connect(pg_database) as conn:
+@pytest.mark.reliability
+def test_a_real_statement_timeout_says_statement_timeout(pg_database, capsys, campaign):
+    with connect(pg_database) as conn, \
+            campaign.case("postgres_timeout", "statement_timeout while VACUUM FULL waits for its lock") as case:
         make_bloated(conn, "trades")
         before = size_and_filenode(conn, "trades")
         # Waiting on the lock longer than statement_timeout allows: PostgreSQL's own timeout cancels it.
         with hold_lock(pg_database, "ACCESS SHARE"):
             failed, result = run_module(pg_database, capsys, operation="vacuum_full", tables=["trades"],
                                         windows=ALWAYS, now=INSIDE, lock_timeout=30000, statement_timeout=700)
+        case.check_error(result, names=["statement_timeout (700 ms)", "public.trades"])
+        case.check_data(size_and_filenode(conn, "trades") == before, "public.trades: size and file node")
         assert failed and result["changed"] is False
         record = result["records"][0]
         assert record["status"] == "failed" and record["detail"] == "cancelled by statement_timeout (700 ms)"
