@@ -125,7 +125,7 @@ def test_server_gone_for_good_fails_in_bounded_time(old_rules_loaded, campaign, 
     with FaultProxy(server.url, hang_seconds=20) as proxy, \
             campaign.case("prometheus_gone", "the reload POST hangs (no answer)") as case:
         proxy.add("hang", method="POST", target=RELOAD, times=None)
-        result = deploy(proxy.url, server, capsys, NEW, timeout=2)
+        result = deploy(proxy.url, server, capsys, NEW, timeout=1)
         case.check_error(result, names=["reload was not confirmed", proxy.url, "timed out"])
         case.check_no_partial(mixed_or_partial(server), str(server.rules_dir))
         case.check_data(loaded_rules(server) == rule_names(on_disk(server)),
