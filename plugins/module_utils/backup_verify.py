@@ -315,7 +315,9 @@ def restore_into_scratch(params: dict[str, Any], directory: Path, manifest: dict
                 drop_marked_database(admin, scratch, SCRATCH_MARK, server=server)
                 created = False
     except BackupError as exc:
-        left = (f"; the scratch database {scratch!r} may remain on {server}: drop it by hand" if created else "")
+        # It carries SCRATCH_MARK: the next restore test into that name drops it first (create_marked_database).
+        left = (f"; the scratch database {scratch!r} may remain on {server}: the next restore test drops it "
+                "first (it carries the mark), or drop it by hand" if created else "")
         checks.add("restore", FAILED, f"{exc.msg}{left}")
 
 
