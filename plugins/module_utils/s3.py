@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import traceback
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -40,6 +41,8 @@ DEFAULT_CONNECT_TIMEOUT = 10
 DEFAULT_READ_TIMEOUT = 60
 DEFAULT_MAX_ATTEMPTS = 5
 MAX_TIMEOUT = 24 * 3600
+# What S3 (and moto, MinIO) can hold as a bucket name; AWS itself takes 3 to 63 lower-case ones.
+BUCKET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")
 
 
 def s3_argument_spec() -> dict[str, Any]:
@@ -93,6 +96,10 @@ class S3Store:
             raise BackupError(msg="the Python library boto3 is required for s3")
         self.options = options
         self.bucket = options["bucket"]
+        # Checked here, before the work: a bucket name S3 cannot hold was found only by the upload, after the dump.
+        if not isinstance(self.bucket, str) or not BUCKET_NAME.match(self.bucket):
+            raise BackupError(msg=f"s3.bucket {self.bucket!r} is not an S3 bucket name (3 to 255 letters, digits, "
+                                  "dots, hyphens or underscores; 3 to 63 lower-case ones on AWS)")
         self.prefix = clean_prefix(options.get("prefix"))
         if options.get("multipart_chunk_mb", 64) < 5:
             raise BackupError(msg=f"s3.multipart_chunk_mb {options['multipart_chunk_mb']} is below S3's 5 MiB minimum")
@@ -108,12 +115,17 @@ class S3Store:
         if options.get("max_attempts") is not None and options["max_attempts"] < 1:
             raise BackupError(msg=f"s3.max_attempts {options['max_attempts']} must be at least 1")
         factory = client_factory or boto3.client
-        self.client = factory(
-            "s3", endpoint_url=options.get("endpoint_url") or None, region_name=options.get("region") or None,
-            aws_access_key_id=options.get("access_key") or None,
-            aws_secret_access_key=options.get("secret_key") or None,
-            aws_session_token=options.get("session_token") or None, verify=options.get("validate_certs", True),
-            config=client_config(options))
+        try:
+            self.client = factory(
+                "s3", endpoint_url=options.get("endpoint_url") or None, region_name=options.get("region") or None,
+                aws_access_key_id=options.get("access_key") or None,
+                aws_secret_access_key=options.get("secret_key") or None,
+                aws_session_token=options.get("session_token") or None, verify=options.get("validate_certs", True),
+                config=client_config(options))
+        except ValueError as exc:
+            # botocore checks region and endpoint here (InvalidRegionError is a ValueError): a traceback before.
+            raise BackupError(msg=f"s3 options refused (region {options.get('region')!r}, endpoint_url "
+                                  f"{options.get('endpoint_url')!r}): {exc}") from exc
 
     def set_prefix(self, set_id: str, started: datetime) -> str:
         dated = started.strftime("%Y/%m/%d")

@@ -205,3 +205,21 @@ def test_blue_green_on_kubernetes_names_an_api_server_that_does_not_answer(read)
     with pytest.raises(MaintenanceError) as raised:
         calls[read]()
     assert "in namespace stream failed: cannot reach the Kubernetes API server" in raised.value.msg
+
+
+@pytest.mark.parametrize("options, message", [
+    # pg_backup: found only by the upload, after pg_dump had written a whole local set
+    ({"bucket": "semi;colon"}, "s3.bucket 'semi;colon' is not an S3 bucket name"),
+    ({"bucket": "quote'\""}, "s3.bucket 'quote\\'\"' is not an S3 bucket name"),
+    ({"bucket": ""}, "s3.bucket '' is not an S3 bucket name"),
+    # boto3.client: botocore.exceptions.InvalidRegionError (a traceback)
+    ({"bucket": "fuzz-backups", "region": "0"}, "s3 options refused (region '0', endpoint_url None): Provided region_name "
+                                                "'0' doesn't match a supported format."),
+])
+def test_s3_options_are_refused_by_name_before_any_work(options, message):
+    pytest.importorskip("boto3")
+    from ansible_collections.streamops.maintenance.plugins.module_utils.s3 import S3Store  # noqa: PLC0415
+
+    with pytest.raises(MaintenanceError) as raised:
+        S3Store(options)
+    assert raised.value.msg.startswith(message), raised.value.msg
