@@ -99,6 +99,9 @@ def judge_root(spec: Any, position: int, *, default_patterns: list[str], protect
     entry = CleanupRoot(root, "", [str(p) for p in patterns], age, bool(recurse))
     if unknown:
         entry.problem = f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(ROOT_KEYS))}"
+    elif not root.strip():
+        # Said in words: the detail starts with the root as written, which is nothing here.
+        entry.problem = f"{where} has no root (got {spec.get('root')!r}): not an absolute path"
     elif not root.startswith("/"):
         entry.problem = "not an absolute path"
     elif age < 1:
