@@ -249,7 +249,10 @@ def resolve_columns(conn: Any, wanted: list[tuple[str, str, str, str, tuple]]) -
             found[(schema, table, column)] = Column(relid=row[0], attnum=row[1], type_name=row[2], index=row[3])
     if problems:
         unique = list(dict.fromkeys(problems))  # the audit table missing is said once, not per column
-        raise ComplianceError(msg="; ".join(unique) + "; nothing was read")
+        # Which database was looked in: an empty database option means libpq's default one, maybe not the intended.
+        database = getattr(getattr(conn, "info", None), "dbname", None)
+        where = f" (in database {database!r})" if database else ""
+        raise ComplianceError(msg="; ".join(unique) + "; nothing was read" + where)
     return found
 
 

@@ -223,3 +223,23 @@ def test_s3_options_are_refused_by_name_before_any_work(options, message):
     with pytest.raises(MaintenanceError) as raised:
         S3Store(options)
     assert raised.value.msg.startswith(message), raised.value.msg
+
+
+def test_pg_compliance_says_in_which_database_a_table_is_missing():
+    # database: '' means libpq's default database: 'table public.trades does not exist' did not say which one.
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from ansible_collections.streamops.maintenance.plugins.module_utils import pg_compliance  # noqa: PLC0415
+
+    class Catalog:
+        info = SimpleNamespace(dbname="postgres")
+
+        def execute(self, query, params=None):
+            return SimpleNamespace(fetchone=lambda: None)
+
+    rules = pg_compliance.parse_rules([{"name": "trades-7y", "table": "trades", "column": "created_at",
+                                        "max_age": "2555d", "expect": "kept"}])
+    with pytest.raises(MaintenanceError) as raised:
+        pg_compliance.resolve_columns(Catalog(), pg_compliance.wanted_columns(rules, None))
+    assert raised.value.msg == ("retention rule 'trades-7y': table public.trades does not exist; nothing was read "
+                                "(in database 'postgres')")
