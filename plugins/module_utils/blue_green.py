@@ -290,6 +290,8 @@ class BlueGreen:
         self.target_version: str | None = None
         self.target_spec: dict[str, Any] = {}
         self.begun = time.monotonic()
+        # What settling an interrupted run's switch did (settle_interrupted_switch); "" when there was none.
+        self.settled = ""
 
     # ----------------------------------------------------------------- helpers
 
@@ -339,9 +341,13 @@ class BlueGreen:
         self.platform.mark_kept(colour, until)
 
     def retire_expired(self, states: dict[str, ColourState], active: str | None) -> None:
-        """A previous colour whose keep time has passed is stopped (never the one with traffic)."""
+        """A previous colour whose keep time has passed is stopped (never the one with traffic).
+
+        A stopped colour still marked kept (a run killed between the stop and clearing the mark) is retired again:
+        both steps are idempotent, and the mark would otherwise stay forever.
+        """
         for colour, state in states.items():
-            if colour == active or not state.exists or not state.replicas or not state.keep_until:
+            if colour == active or not state.exists or not state.keep_until:
                 continue
             if datetime.fromisoformat(state.keep_until) <= self.clock():
                 began = time.monotonic()
@@ -387,6 +393,87 @@ class BlueGreen:
         self.records += records
         return failed
 
+    # ----------------------------------------------------------------- an interrupted run
+
+    def settle_interrupted_switch(self) -> None:
+        """Settle the switch of a run stopped (killed: an AWX cancel, an OOM kill) between its ``switching``
+        history entry and that switch's outcome, before this run reads anything.
+
+        Left open, that entry misleads the next run: killed between the upstream write and nginx's reload, the
+        front names the new colour while nginx still serves the old one, and a re-run found the version
+        "already live" and checked nothing; a rollback re-run read the open entry as the kept colour's failure,
+        or flipped back to the version it was undoing. Where the front names the entry's colour and that colour
+        runs the entry's version, the switch is made again (it is idempotent) and checked through the front,
+        then recorded live, or the traffic goes back and this run stops; otherwise the traffic never moved and
+        the entry is closed as ``interrupted``. The window is not consulted: this finishes or undoes a switch
+        the interrupted run was allowed to make.
+        """
+        history = self.platform.history()
+        entry = history[-1] if history else None
+        if entry is None or entry.get("result") != "switching" or entry.get("colour") not in COLOURS:
+            return
+        target, version, source = entry["colour"], entry.get("version"), entry.get("from_colour")
+        began = time.monotonic()
+        states = self.platform.colours()
+        active = self.platform.active()
+        moved = (active == target and states[target].version == version
+                 and (states[target].spec or {}) == (entry.get("spec") or {}))
+        run = f"the run of {entry.get('at')} by {entry.get('by')}"
+        if self.check_mode:
+            would = (f"finish the switch to {target} ({version}) that {run} left open: switch again and check "
+                     "through the front" if moved
+                     else f"record that {run} stopped before moving the traffic to {target} ({version})")
+            self.step("resume", target, "planned", f"would {would}", began)
+            return
+        if not moved:
+            where = f"{active} ({states[active].version})" if active else "nothing"
+            detail = (f"{run} stopped after its checks of {version} on {target}, before the traffic moved; the "
+                      f"traffic stayed on {where}")
+            self.record_history({**closing(entry), "action": entry.get("action"), "result": "interrupted",
+                                 "detail": detail})
+            self.step("resume", target, "done", f"{detail}; recorded as interrupted", began)
+            self.settled = f"{run} was interrupted before its switch to {target} ({version}), which never happened"
+            return
+        problem = self.finish_switch(target, version)
+        if problem is None:
+            kind = "rollback" if entry.get("action") == "rollback" else "deploy"
+            self.record_history({**closing(entry), "action": kind, "result": "live",
+                                 "detail": f"{run} stopped during its switch; finished by this run"})
+            if source in COLOURS and source != target:
+                self.keep_previous(source)
+            self.step("resume", target, "done", f"{run} stopped during its switch to {target} ({version}): switched "
+                                                "again, checked through the front, recorded live", began)
+            self.settled = f"{run} was interrupted during its switch to {target} ({version}): finished, it is live"
+            return
+        where = self.switch_back_from_interrupted(entry, problem)
+        self.step("resume", target, "failed", f"{run} stopped during its switch to {target} ({version}); "
+                                              f"{problem}; {where}", began)
+        raise DeployError(msg=f"{run} was interrupted during its switch to {target} ({version}), and finishing it "
+                              f"failed: {problem}; {where}. Nothing else was done: run again")
+
+    def finish_switch(self, target: str, version: str) -> str | None:
+        """Switch to ``target`` again and run the post-switch checks through the front: None, or what failed."""
+        try:
+            self.platform.switch(target)
+        except DeployError as exc:
+            return f"switching to {target} again failed: {exc.msg}"
+        failed = self.checks(self.options.post + self.version_check(version), self.platform.front_targets,
+                             self.env(target, version), "post_check")
+        return f"post-switch checks failed: {failed}" if failed else None
+
+    def switch_back_from_interrupted(self, entry: dict[str, Any], problem: str) -> str:
+        """Put the traffic back where the interrupted switch took it from; says where it ended."""
+        source, version = entry.get("from_colour"), entry.get("from_version")
+        if source not in COLOURS:
+            return "no previous colour to go back to"
+        try:
+            self.platform.switch(source)
+        except DeployError as exc:
+            return f"switching back to {source} failed too: {exc.msg}; check the front by hand"
+        self.record_history({"action": "switch back", "version": version, "colour": source, "result": "rolled back",
+                             "detail": problem, "spec": entry.get("from_spec") or {}})
+        return f"traffic is back on {source} ({version})"
+
     # ----------------------------------------------------------------- records
 
     def finish(self, out: Outcome) -> Outcome:
@@ -395,6 +482,8 @@ class BlueGreen:
         if live is not None and live["status"] == "failed" and not out.failed:
             out.failed = True
             out.msg = f"{out.msg}; but read back, {live['detail']}"
+        if self.settled:
+            out.msg = f"{self.settled}; {out.msg}"
         out.records = [self.main_record(out, live), *self.records, *([live] if live else [])]
         out.changed = is_changed(out.records)
         return out
@@ -403,7 +492,7 @@ class BlueGreen:
         """The failed outcome of a deploy or rollback that raised (refused, or a platform error): its records."""
         out = self.outcome
         out.failed = True
-        out.msg = exc.msg
+        out.msg = f"{self.settled}; {exc.msg}" if self.settled else exc.msg
         out.active_after = self.active_now()
         if exc.details.get("window") is not None:
             out.window = exc.details["window"]
@@ -482,6 +571,7 @@ class BlueGreen:
     def deploy(self, version: str) -> Outcome:
         """Make ``version`` (with the options' spec) live; raises (DeployError, WindowClosedError) when refused before anything changed."""
         self.action = "deploy"
+        self.settle_interrupted_switch()
         return self.finish(self.deploy_steps(version))
 
     def deploy_steps(self, version: str, spec: dict[str, Any] | None = None) -> Outcome:
@@ -580,7 +670,8 @@ class BlueGreen:
         except DeployError as exc:
             self.step("switched", target, "failed", exc.msg, began)
             undone = self.undo_migration(migrated, env)
-            return self.fail(f"switching traffic to {target} failed: {exc.msg}{undone}; {self.back_to(active)}")
+            where = self.after_failed_switch(active, exc.msg)
+            return self.fail(f"switching traffic to {target} failed: {exc.msg}{undone}; {where}")
         self.step("switched", target, "done", f"traffic moved from {active or 'nothing'} to {target} ({version})", began)
         failed = self.checks(self.options.post + self.version_check(version), self.platform.front_targets, env,
                              "post_check")
@@ -601,6 +692,25 @@ class BlueGreen:
         out.msg = (f"rolled back to {version} on {target}{kept}" if self.action == "rollback"
                    else f"{version} is live on {target}{kept}")
         return out
+
+    def after_failed_switch(self, active: str | None, problem: str) -> str:
+        """After a switch that raised: back on ``active`` (switched back only when the front left it), the
+        ``switching`` entry closed, so the next run does not take this run for one that was killed; says where
+        the traffic is."""
+        try:
+            stayed = active is not None and self.platform.active() == active
+        except DeployError:
+            stayed = False
+        if stayed:
+            # The driver undid its own half (nginx rejected the file, which was restored): nothing to switch back.
+            where = f"traffic stays on {active} ({self.outcome.version_before})"
+        else:
+            where = self.back_to(active)
+        if stayed or where.startswith("traffic is back"):
+            self.record_history({"action": "switch back", "version": self.outcome.version_before, "colour": active,
+                                 "result": "rolled back", "detail": f"switching failed: {problem}",
+                                 "spec": self.outcome.spec_before})
+        return where
 
     def back_to(self, active: str | None) -> str:
         """Put the traffic back on ``active`` after a failed switch; says where it ended."""
@@ -629,6 +739,7 @@ class BlueGreen:
     def rollback(self) -> Outcome:
         """Go back to a known-good version; raises (DeployError, WindowClosedError) when refused before any change."""
         self.action = "rollback"
+        self.settle_interrupted_switch()
         return self.finish(self.rollback_steps())
 
     def rollback_steps(self) -> Outcome:
@@ -683,9 +794,9 @@ class BlueGreen:
             raise DeployError(msg=f"no previous version is kept on {previous}: nothing to switch back to; "
                                   f"name a version from the history with to_version; {where}")
         if proven is False:
-            raise DeployError(msg=f"{kept.version} on {previous} never passed its checks there (its deploy failed): "
-                                  f"it gets no traffic; {active} ({out.version_before}) keeps it. Name a version "
-                                  "that was live with to_version")
+            raise DeployError(msg=f"{kept.version} on {previous} never passed its checks there (its deploy failed or "
+                                  f"was interrupted): it gets no traffic; {active} ({out.version_before}) keeps it. "
+                                  "Name a version that was live with to_version")
         if not kept.ready:
             raise DeployError(msg=f"{kept.version} on {previous} is not ready ({kept.detail or 'no ready instance'}); "
                                   f"{where}")
@@ -725,6 +836,13 @@ def last_change(history: list[dict[str, Any]]) -> dict[str, Any] | None:
     return None
 
 
+def closing(entry: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a ``switching`` entry that the entry closing it repeats: the move it was about."""
+    return {"version": entry.get("version"), "colour": entry.get("colour"), "from_colour": entry.get("from_colour"),
+            "from_version": entry.get("from_version"), "spec": entry.get("spec") or {},
+            "from_spec": entry.get("from_spec") or {}}
+
+
 def passed_checks(history: list[dict[str, Any]], colour: str, version: str | None,
                   spec: dict[str, Any] | None = None) -> bool | None:
     """Whether ``version`` (with ``spec``) on ``colour`` last had the traffic or passed its checks there.
@@ -733,17 +851,28 @@ def passed_checks(history: list[dict[str, Any]], colour: str, version: str | Non
     back), or as the colour the traffic left. A failed deploy, a switch that never went live, or a colour that
     now runs another version (or spec) than the one recorded is False. An entry written before specs were
     recorded does not judge the spec. None when the history says nothing of the colour (a colour set up before
-    this module kept history).
+    this module kept history). A switch that a killed run never made (``interrupted``, with the ``switching``
+    entry it closes) judges nothing of its target: the entries before it decide, and False when none does.
     """
     spec = spec or {}
-    for entry in reversed(history):
+    skipped = False
+    position = len(history)
+    while position:
+        position -= 1
+        entry = history[position]
+        if entry.get("result") == "interrupted" and entry.get("colour") == colour:
+            previous = history[position - 1] if position else {}
+            if previous.get("result") == "switching" and previous.get("colour") == colour:
+                position -= 1
+            skipped = True
+            continue
         if entry.get("colour") == colour:
             same_spec = "spec" not in entry or (entry.get("spec") or {}) == spec
             return entry.get("result") in ("live", "rolled back") and entry.get("version") == version and same_spec
         if entry.get("from_colour") == colour:
             same_spec = "from_spec" not in entry or (entry.get("from_spec") or {}) == spec
             return entry.get("from_version") == version and same_spec
-    return None
+    return False if skipped else None
 
 
 def user_name() -> str:
