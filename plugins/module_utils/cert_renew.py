@@ -148,7 +148,11 @@ def validate(params: dict[str, Any]) -> None:
     if params["renew_before_days"] < 1:
         raise RenewError(msg=f"renew_before_days must be at least 1, got {params['renew_before_days']}")
     acme = params["acme"]
-    url = urllib.parse.urlsplit(acme["directory_url"])
+    try:
+        url = urllib.parse.urlsplit(acme["directory_url"])
+    except ValueError as exc:  # an unclosed IPv6 bracket: 'https://[::1'
+        raise RenewError(msg=f"acme.directory_url {acme['directory_url']!r} must be an https URL of an ACME "
+                             f"directory ({exc})") from exc
     if url.scheme != "https" or not url.hostname:
         raise RenewError(msg=f"acme.directory_url {acme['directory_url']!r} must be an https URL of an ACME "
                              "directory, for example https://acme-v02.api.letsencrypt.org/directory")

@@ -33,7 +33,11 @@ _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def front_url_of(value: Any) -> str:
-    parsed = urllib.parse.urlsplit(value if isinstance(value, str) else "")
+    try:
+        parsed = urllib.parse.urlsplit(value if isinstance(value, str) else "")
+    except ValueError as exc:  # an unclosed IPv6 bracket: 'http://[::1'
+        raise DeployError(msg=f"compose front_url {value!r} must be an http(s) URL such as http://127.0.0.1:8080 "
+                              f"({exc})") from exc
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise DeployError(msg=f"compose front_url {value!r} must be an http(s) URL such as http://127.0.0.1:8080")
     return value.rstrip("/")

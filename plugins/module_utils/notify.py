@@ -146,7 +146,10 @@ def _parse_smtp(given: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def _parse_webhook(given: Mapping[str, Any], where: str) -> dict[str, Any]:
     url = str(given.get("url") or "").strip()
-    parsed = urllib.parse.urlsplit(url)
+    try:
+        parsed = urllib.parse.urlsplit(url)
+    except ValueError as exc:  # an unclosed IPv6 bracket; not the URL in the message, it may hold a token
+        raise NotifyError(msg=f"{where}: url must be an http(s) URL with a host ({exc})") from exc
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         # Not the URL itself in the message: its path or query may hold a token.
         raise NotifyError(msg=f"{where}: url must be an http(s) URL with a host (got scheme {parsed.scheme!r})")

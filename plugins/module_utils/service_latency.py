@@ -281,7 +281,10 @@ def redis_target(login: Mapping[str, Any], limits: Limits) -> Target:
 
 def shown_url(url: str) -> str:
     """The URL with the password of its user part masked."""
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # not a URL at all ('http://[::1'): nothing to mask, and it is refused where it is parsed
+        return url
     if parts.password is None:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":********@", 1)
@@ -300,7 +303,10 @@ def parse_http(raw: Any, position: int) -> dict[str, Any]:
     url = item.get("url")
     if not url:
         raise LatencyError(msg=f"{where} ({item.get('name') or 'no name'}): url is missing")
-    parsed = urllib.parse.urlsplit(url if isinstance(url, str) else "")
+    try:
+        parsed = urllib.parse.urlsplit(url if isinstance(url, str) else "")
+    except ValueError as exc:  # an unclosed IPv6 bracket: 'http://[::1'
+        raise LatencyError(msg=f"{where}: url {shown_url(str(url))!r} is not an http:// or https:// URL ({exc})") from exc
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise LatencyError(msg=f"{where}: url {shown_url(str(url))!r} is not an http:// or https:// URL")
     try:

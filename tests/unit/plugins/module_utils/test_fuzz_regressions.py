@@ -243,3 +243,37 @@ def test_pg_compliance_says_in_which_database_a_table_is_missing():
         pg_compliance.resolve_columns(Catalog(), pg_compliance.wanted_columns(rules, None))
     assert raised.value.msg == ("retention rule 'trades-7y': table public.trades does not exist; nothing was read "
                                 "(in database 'postgres')")
+
+
+def _cert_renew_params(tmp_path, directory_url):
+    return {"certificates": [{"name": "web", "domains": None, "cert_path": str(tmp_path / "web.crt"),
+                              "key_path": str(tmp_path / "web.key"), "secret": None, "restart_deployments": []}],
+            "renew_before_days": 30,
+            "acme": {"directory_url": directory_url, "ca_bundle": None, "account_key_path": str(tmp_path / "a.key"),
+                     "email": None, "challenge": "http-01", "webroot": str(tmp_path), "timeout": 90},
+            "nginx": {"binary": "nginx", "conf": str(tmp_path / "nginx.conf"),
+                      "verify": {"address": "127.0.0.1:443", "server_name": None, "timeout": 10}},
+            "rollout_timeout": 300, "kubeconfig": None, "context": None, "request_timeout": 30,
+            "windows": None, "window": None, "blackouts": None, "timezone": "UTC", "emergency": None, "now": None}
+
+
+@pytest.mark.parametrize("call, message", [
+    # each: urllib.parse.urlsplit -> ValueError: Invalid IPv6 URL, a traceback before
+    pytest.param(lambda tmp: service_latency.parse_http({"name": "front", "url": "http://[::1"}, 1),
+                 "http[1]: url 'http://[::1' is not an http:// or https:// URL (Invalid IPv6 URL)", id="service_latency"),
+    pytest.param(lambda tmp: notify.parse_channel({**{k: None for k in notify.channel_suboptions()},
+                                                   "name": "hook", "type": "webhook", "url": "http://[::1"}, 1),
+                 "channel 'hook': url must be an http(s) URL with a host (Invalid IPv6 URL)", id="maintenance_notify"),
+    pytest.param(lambda tmp: __import__("ansible_collections.streamops.maintenance.plugins.module_utils.cert_renew",
+                                        fromlist=["validate"]).validate(_cert_renew_params(tmp, "https://[::1")),
+                 "acme.directory_url 'https://[::1' must be an https URL of an ACME directory (Invalid IPv6 URL)",
+                 id="certificate_renew"),
+    pytest.param(lambda tmp: __import__("ansible_collections.streamops.maintenance.plugins.module_utils.compose_nginx",
+                                        fromlist=["front_url_of"]).front_url_of("http://[::1"),
+                 "compose front_url 'http://[::1' must be an http(s) URL such as http://127.0.0.1:8080 "
+                 "(Invalid IPv6 URL)", id="blue_green_deploy compose"),
+])
+def test_an_unclosed_ipv6_bracket_is_named_by_every_url_option(call, message, tmp_path):
+    with pytest.raises(MaintenanceError) as raised:
+        call(tmp_path)
+    assert raised.value.msg == message
