@@ -223,6 +223,20 @@ def test_statement_timeout_mid_vacuum_full(campaign, server, database, capsys):
         case.check_converged(not failed and done, again["msg"])
 
 
+def test_statement_timeout_in_the_refresh_analyze(campaign, server, database, capsys):
+    with campaign.case("postgres_timeout", "statement_timeout in the ANALYZE before a VACUUM FULL") as case:
+        before = fingerprints(database, [TABLE])
+        # The copy's statistics look never analyzed: the module ANALYZEs first, and meets the timeout there.
+        failed, result = run_module(pg_maintenance, capsys, **pg_args(database), operation="vacuum_full",
+                                    tables=["trades"], **{**DISRUPTIVE, "statement_timeout": 50})
+        case.check_error(result, names=["ANALYZE", "statement_timeout (50 ms)", TABLE, "vacuum_full not run"])
+        case.check_data(fingerprints(database, [TABLE]) == before, f"rows and checksum of {TABLE}")
+        failed, again = run_module(pg_maintenance, capsys, **pg_args(database), operation="vacuum_full",
+                                   tables=["trades"], **DISRUPTIVE)
+        done = [r["status"] for r in again["records"] if r["name"] == TABLE] == ["done"]
+        case.check_converged(not failed and done, again["msg"])
+
+
 # --------------------------------------------------------------------------- pg_dump
 
 
