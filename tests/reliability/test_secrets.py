@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import secrets as secrets_module
+import shutil
 import socketserver
 import threading
 import time
@@ -308,7 +309,8 @@ def write_inventory(root: Path, servers: dict, *, lane: str, users: dict, databa
 # --------------------------------------------------------------------------- one run and what it wrote
 
 
-def start_run(estate: dict, name: str, verbosity: int, run_dir: Path) -> tuple:
+def start_run(estate: dict, name: str, verbosity: int, run_dir: Path, *, inventory: Path | None = None,
+              credentials_env: dict[str, str] | None = None) -> tuple:
     """The playbook through ansible-runner, as AWX runs it, started in a thread: (thread, runner, dirs it writes)."""
     private = run_dir / "private"
     reports, tmp, local_tmp = run_dir / "reports", run_dir / "tmp", run_dir / "ansible-local-tmp"
@@ -326,10 +328,11 @@ def start_run(estate: dict, name: str, verbosity: int, run_dir: Path) -> tuple:
         "MAINTENANCE_LEAD": "secrets-lead",
         # Every temporary file of the run and its children (pg_dump, redis-cli, the modules) lands here, checked.
         "TMPDIR": str(tmp),
+        **(credentials_env or {}),
     }
     thread, runner = ansible_runner.run_async(
         private_data_dir=str(private), playbook=str(REPO / "playbooks" / f"{name}.yml"),
-        inventory=str(estate["inventory"]), extravars=EXTRA.get(name, {}), envvars=envvars, verbosity=verbosity,
+        inventory=str(inventory or estate["inventory"]), extravars=EXTRA.get(name, {}), envvars=envvars, verbosity=verbosity,
         quiet=True, timeout=RUN_TIMEOUT, ident=f"{name}-v{verbosity}")
     return thread, runner, {"private": private, "reports": reports, "tmp": tmp, "local_tmp": local_tmp}
 
@@ -370,13 +373,24 @@ def is_set_data(path: Path, backup_root: Path) -> bool:
     return path.name.endswith(DATA_SUFFIXES) or not path.name.endswith((".json", ".md", ".txt", ".log", ".yml"))
 
 
-def files_of_the_run(estate: dict, dirs: dict, started: float) -> list[tuple[str, str]]:
+def files_of_the_run(estate: dict, dirs: dict, started: float, *, job_env_is_input: bool = False
+                     ) -> list[tuple[str, str]]:
     """(where, text) of everything one run wrote: the private data dir holds the runner's stdout, stderr and job
-    events (artifacts/<ident>/), its extra vars, env, command and fact cache."""
+    events (artifacts/<ident>/), its extra vars, env, command and fact cache.
+
+    ``job_env_is_input``: the job's environment holds credentials, as AWX injects them: the runner's copies of that
+    input (env/envvars, the env of artifacts/<ident>/command) are the input itself, not something the run wrote.
+    """
     found: list[tuple[str, str]] = []
     for directory in (dirs["private"], dirs["reports"], dirs["tmp"], dirs["local_tmp"]):
         for path in walk_files(directory):
-            found.append((str(path.relative_to(directory.parent)), read_text(path)))
+            text = read_text(path)
+            if job_env_is_input and directory == dirs["private"]:
+                if path.relative_to(directory).parts == ("env", "envvars"):
+                    continue
+                if path.name == "command" and path.parent.parent.name == "artifacts":
+                    text = json.dumps({key: value for key, value in json.loads(text).items() if key != "env"})
+            found.append((str(path.relative_to(directory.parent)), text))
     backup_root = estate["state"] / "backups" / "vitalstream"
     for path in walk_files(estate["state"], since=started):
         if not is_set_data(path, backup_root):
@@ -495,3 +509,67 @@ def test_no_secret_anywhere_a_playbook_run_writes(name, servers, estates, campai
             if verbosity == 3:
                 # -vvv shows the module arguments: the secrets were there to be masked.
                 assert '"invocation"' in stdout or "invocation" in stdout, stdout[-3000:]
+
+
+def credentials_from_awx(servers: dict, estate: dict, run_dir: Path) -> dict[str, str]:
+    """The estate's connections as AWX injects the collection's credential types into a job's environment."""
+    from ansible_collections.streamops.maintenance.plugins.module_utils import job_credentials  # noqa: PLC0415
+    from lab.harness.awx import inject_credential  # noqa: PLC0415
+
+    pg_info, redis_info, known = servers["pg"], servers["redis"], estate["secrets"]
+    inputs = {
+        "postgres": {"estate": "vitalstream", "host": pg_info.host, "port": str(pg_info.port),
+                     "username": estate["users"]["estate"], "password": known["pg_estate"],
+                     "database": estate["database"], "sslmode": "disable"},
+        "restore_test": {"estate": "vitalstream", "host": pg_info.host, "port": str(pg_info.port),
+                         "username": estate["users"]["admin"], "password": known["pg_admin"], "sslmode": "disable"},
+        "redis": {"estate": "vitalstream", "host": redis_info.host, "port": str(redis_info.port),
+                  "password": known["redis"]},
+        "s3": {"estate": "vitalstream", "bucket": servers["bucket"], "prefix": estate["prefix"],
+               "endpoint_url": servers["s3_server"].endpoint_url, "region": servers["s3_server"].region,
+               "access_key": "secrets-lab", "secret_key": known["s3"]},
+    }
+    env: dict[str, str] = {}
+    for key, values in inputs.items():
+        injected, cmdline = inject_credential(job_credentials.credential_type(job_credentials.credential(key)),
+                                              values, run_dir, container_root=str(run_dir))
+        assert cmdline == [], cmdline  # secrets travel in the environment, never in extra vars
+        env.update(injected)
+    return env
+
+
+def test_no_secret_anywhere_with_the_connections_from_awx_credentials(servers, estates, campaign, tmp_path):
+    """emergency.yml at -vvv (health, backup to S3 with its restore test, Redis relief) with no password in the
+    inventory: the connections come from the collection's AWX credential types, injected into the job's environment."""
+    estate = estates[VERBOSITIES[-1]]
+    inventory = tmp_path / "inventory"
+    shutil.copytree(estate["inventory"], inventory)
+    variables_file = inventory / "group_vars" / "all" / "main.yml"
+    variables = yaml.safe_load(variables_file.read_text())
+    for login in ("postgres_login", "backup_verify_login", "restore_login", "redis_login"):
+        variables[login].pop("login_password")
+    variables["s3_login"].pop("secret_key")
+    variables["lab_state_dir"] = str(estate["state"])  # the estate's sets and lock, not beside this copy
+    variables_file.write_text(yaml.safe_dump(variables, sort_keys=False))
+    every_secret = sorted({form for secret in estate["secrets"].values() for form in secret_forms(secret)})
+    assert not any(secret in variables_file.read_text() for secret in every_secret)
+    credentials_env = credentials_from_awx(servers, estate, tmp_path / "awx")
+    sets_before = verified_sets(estate)
+    before = usage(servers, estate)
+    started = time.time() - 1
+    with campaign.case("secrets", "emergency.yml at -vvv, connections from AWX credentials") as case:
+        thread, runner, dirs = start_run(estate, "emergency", 3, tmp_path / "run", inventory=inventory,
+                                         credentials_env=credentials_env)
+        thread.join(RUN_TIMEOUT + 30)
+        assert not thread.is_alive(), f"still running after {RUN_TIMEOUT} s"
+        after = usage(servers, estate)
+        places = files_of_the_run(estate, dirs, started, job_env_is_input=True) + shared_files(servers, started)
+        places += [(str(path), read_text(path)) for path in walk_files(tmp_path / "awx", since=started)]
+        for where, text in places:
+            case.check_no_secret(text, every_secret, where)
+        stdout = read_text(Path(runner.config.artifact_dir) / "stdout")
+        assert runner.status == "successful", f"{runner.status} rc={runner.rc}\n{stdout[-6000:]}"
+        assert "Connections from AWX credentials" in stdout and "postgres_login" in stdout, stdout[-3000:]
+        missing = USES["emergency"] - used_secrets(before, after)
+        assert not missing, f"no sign that {sorted(missing)} reached the run ({before} -> {after})"
+        assert verified_sets(estate) != sets_before, "no new verified set"
