@@ -573,3 +573,28 @@ def test_no_secret_anywhere_with_the_connections_from_awx_credentials(servers, e
         missing = USES["emergency"] - used_secrets(before, after)
         assert not missing, f"no sign that {sorted(missing)} reached the run ({before} -> {after})"
         assert verified_sets(estate) != sets_before, "no new verified set"
+
+
+def test_the_search_finds_a_secret_however_escaped_and_skips_only_the_sets_data(tmp_path):
+    """The search itself (no false pass): an awkward secret written as JSON, in a URL or as given is found, in a
+    job event, a set's manifest or a temp file; only a set's own data files are not looked into."""
+    secret = new_secret("pgpw", awkward=True)
+    forms = secret_forms(secret)
+    estate = {"root": tmp_path, "state": tmp_path / "lab-state"}
+    dirs = {key: tmp_path / key for key in ("private", "reports", "tmp", "local_tmp")}
+    set_dir = estate["state"] / "backups" / "vitalstream" / "db-20261207T000000Z"
+    for directory in (*dirs.values(), set_dir, dirs["private"] / "artifacts" / "x" / "job_events"):
+        directory.mkdir(parents=True, exist_ok=True)
+    (dirs["private"] / "artifacts" / "x" / "job_events" / "1-a.json").write_text(json.dumps({"msg": secret}))
+    (dirs["tmp"] / "pgpass").write_text(f"postgresql://u:{quote_for_test(secret)}@127.0.0.1/db")
+    (set_dir / "manifest.json").write_text(json.dumps({"note": secret}))
+    (set_dir / "full.dump").write_text(secret)
+    (set_dir / "redis.rdb").write_text(secret)
+    found = [where for where, text in files_of_the_run(estate, dirs, started=0) if any(f in text for f in forms)]
+    assert sorted(Path(where).name for where in found) == ["1-a.json", "manifest.json", "pgpass"], found
+
+
+def quote_for_test(secret: str) -> str:
+    from urllib.parse import quote  # noqa: PLC0415
+
+    return quote(secret, safe="")
