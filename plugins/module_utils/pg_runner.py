@@ -119,6 +119,11 @@ def run_pg_maintenance(params: dict[str, Any], *, check_mode: bool, diff_mode: b
                     **_reset_sequences(conn, params, tables, check_mode=check_mode, diff_mode=diff_mode)}
         return _table_operation(conn, kwargs, params, tables, settings, version, guard, check_mode=check_mode,
                                 diff_mode=diff_mode)
+    except PgError as exc:
+        if exc.details.get("table") and "does not exist" in exc.msg:
+            # Say where it was looked for: an empty database option is libpq's default database, maybe not the one meant.
+            exc.msg = f"{exc.msg} in database {conn.info.dbname!r}"
+        raise
     finally:
         conn.close()
 

@@ -277,3 +277,28 @@ def test_an_unclosed_ipv6_bracket_is_named_by_every_url_option(call, message, tm
     with pytest.raises(MaintenanceError) as raised:
         call(tmp_path)
     assert raised.value.msg == message
+
+
+@pytest.mark.parametrize("operation", ["analyze", "vacuum"])
+def test_pg_maintenance_says_in_which_database_a_named_table_is_missing(operation, monkeypatch):
+    # database: '' (libpq's default database) with tables: [trades]: "table 'trades' does not exist (looked for
+    # public.trades)" did not say it looked in database 'postgres'.
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from ansible_collections.streamops.maintenance.plugins.module_utils import pg_runner  # noqa: PLC0415
+
+    conn = SimpleNamespace(info=SimpleNamespace(dbname="postgres"), close=lambda: None)
+    monkeypatch.setattr(pg_runner, "connect", lambda kwargs: conn)
+    monkeypatch.setattr(pg_runner, "set_timeouts", lambda *args, **kwargs: None)
+    monkeypatch.setattr(pg_runner, "server_version_num", lambda c: 150000)
+    monkeypatch.setattr(pg_runner, "_measure_tables", lambda *args, **kwargs: {})
+    params = {"operation": operation, "tables": ["trades"], "schemas": None, "exclude_schemas": None,
+              "settings": None, "database": "", "login_host": "127.0.0.1", "login_port": 5432,
+              "min_dead_tuples": None, "min_dead_ratio": None, "min_bloat_ratio": None, "stale_statistics_ratio": 0.2,
+              "refresh_statistics": False, "jobs": 1, "concurrently": True, "lock_timeout": 5000,
+              "statement_timeout": 60000, "initial_throughput_mb_s": 25, "long_query_seconds": 300,
+              "top_statements": 10, "top_relations": 10, "indexes": None, "max_connections_percent": None,
+              "windows": None, "window": None, "blackouts": None, "timezone": "UTC", "emergency": None, "now": None}
+    with pytest.raises(MaintenanceError) as raised:
+        pg_runner.run_pg_maintenance(params, check_mode=True)
+    assert raised.value.msg == "table 'trades' does not exist (looked for public.trades) in database 'postgres'"
