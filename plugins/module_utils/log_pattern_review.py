@@ -67,6 +67,7 @@ PATTERN_KEYS = {"name", "regex", "max"}
 FUTURE_TOLERANCE = datetime.timedelta(minutes=5)
 # The longest window: ten years.
 MAX_HOURS = 87600
+MAX_REPORTED = {"newest_lines": 1000, "line_max_chars": 100000}
 TIMESTAMP_KEYS = {"format", "regex", "timezone"}
 FILE_KEYS = {"path", "rotated"}
 # Built-in redaction: (regex, group whose text is replaced; 0 = the whole match). Keys keep their name,
@@ -670,6 +671,11 @@ def parse_review(params: Mapping[str, Any]) -> Review:
         raise LogReviewError(msg=f"hours {params.get('hours')!r} must be a number of hours up to {MAX_HOURS} (ten years)")
     newest_lines = parse_positive(params, "newest_lines", 5, minimum=0)
     line_max_chars = parse_positive(params, "line_max_chars", 200, minimum=1)
+    # Each pattern keeps newest_lines lines in a deque: 2**63 overflowed its maxlen (a traceback), and a report of
+    # more lines than this is no summary.
+    for name, value in (("newest_lines", newest_lines), ("line_max_chars", line_max_chars)):
+        if value > MAX_REPORTED[name]:
+            raise LogReviewError(msg=f"{name} must be at most {MAX_REPORTED[name]}, got {params.get(name)!r}")
     patterns = parse_patterns(params.get("patterns"))
     logs = parse_files(params.get("files"))
     now = parse_now(params.get("now"))

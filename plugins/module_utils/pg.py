@@ -36,6 +36,9 @@ PLAIN_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 SSLMODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 
+MAX_TIMEOUT_MS = 2147483647  # lock_timeout and statement_timeout: a PostgreSQL int of milliseconds
+
+
 class PgError(MaintenanceError):
     """A connection, identifier or statement problem; ``msg`` names the object."""
 
@@ -152,6 +155,10 @@ def tls_problem(text: str, *, sslmode: str | None, ca_cert: str | None) -> tuple
 
 def set_timeouts(conn: Any, *, lock_timeout_ms: int, statement_timeout_ms: int) -> None:
     """Session timeouts: no statement of ours waits on a lock, or runs, longer than asked."""
+    for name, value in (("lock_timeout", lock_timeout_ms), ("statement_timeout", statement_timeout_ms)):
+        # PostgreSQL's own range (an int of milliseconds): past it the SET failed with a psycopg traceback.
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TIMEOUT_MS:
+            raise PgError(msg=f"{name} must be 0 to {MAX_TIMEOUT_MS} milliseconds, got {value!r}")
     conn.execute("SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
                  (f"{int(lock_timeout_ms)}ms", f"{int(statement_timeout_ms)}ms"))
 

@@ -88,7 +88,9 @@ def client_kwargs(params: dict[str, Any]) -> dict[str, Any]:
 
 def describe(kwargs: dict[str, Any]) -> str:
     where = kwargs.get("unix_socket_path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
-    return f"{where} db {kwargs.get('db', 0)}"
+    # Said, because a TLS client meeting a plain server (or the reverse) only sees a timeout or a reset.
+    over = " over TLS" if kwargs.get("ssl") else ""
+    return f"{where} db {kwargs.get('db', 0)}{over}"
 
 
 def connect(kwargs: dict[str, Any]) -> Any:

@@ -46,6 +46,7 @@ HAS_DATEUTIL = DATEUTIL_IMPORT_ERROR is None
 
 UTC = timezone.utc
 NEXT_WINDOW_HORIZON = timedelta(days=400)
+NOW_YEARS = (1970, 9000)  # the years a given ``now`` may fall in
 
 # A rule without DTSTART is anchored here (a Saturday, 00:00:00): it supplies the weekday,
 # day of month and time a rule leaves implicit, exactly as dateutil would take them from DTSTART.
@@ -357,6 +358,10 @@ def parse_now(value: str | datetime) -> datetime:
         raise WindowError(
             msg=f"now {value!r} has no UTC offset; write it with Z or +HH:MM, e.g. 2026-01-04T07:30:00Z"
         )
+    # Window arithmetic reaches a day and a duration before and 400 days after now: year 1 or 9999 overflowed
+    # datetime (a traceback), and no maintenance run happens so far from today.
+    if not NOW_YEARS[0] <= instant.astimezone(UTC).year <= NOW_YEARS[1]:
+        raise WindowError(msg=f"now {value!r} is outside the years {NOW_YEARS[0]} to {NOW_YEARS[1]}")
     return instant.astimezone(UTC)
 
 

@@ -302,3 +302,59 @@ def test_pg_maintenance_says_in_which_database_a_named_table_is_missing(operatio
     with pytest.raises(MaintenanceError) as raised:
         pg_runner.run_pg_maintenance(params, check_mode=True)
     assert raised.value.msg == "table 'trades' does not exist (looked for public.trades) in database 'postgres'"
+
+
+@pytest.mark.parametrize("now, message", [
+    # window.occurrences: OverflowError: date value out of range (a traceback)
+    ("0001-01-01T00:00:00Z", "now '0001-01-01T00:00:00Z' is outside the years 1970 to 9000"),
+    ("9999-12-31T23:59:59Z", "now '9999-12-31T23:59:59Z' is outside the years 1970 to 9000"),
+])
+def test_a_now_datetime_cannot_compute_windows_in_is_named(now, message):
+    from ansible_collections.streamops.maintenance.plugins.module_utils import window  # noqa: PLC0415
+
+    with pytest.raises(MaintenanceError) as raised:
+        window.parse_now(now)
+    assert raised.value.msg == message
+
+
+@pytest.mark.parametrize("changes, message", [
+    # deque(maxlen=2**63): OverflowError: Python int too large to convert to C ssize_t
+    ({"newest_lines": 9223372036854775808}, "newest_lines must be at most 1000, got 9223372036854775808"),
+    ({"line_max_chars": 10 ** 12}, "line_max_chars must be at most 100000, got 1000000000000"),
+])
+def test_log_pattern_review_report_sizes_are_bounded(changes, message, tmp_path):
+    from ansible_collections.streamops.maintenance.plugins.module_utils import log_pattern_review  # noqa: PLC0415
+
+    log = tmp_path / "app.log"
+    log.write_text("2026-11-22T02:00:00Z ERROR boom\n")
+    params = {"files": [str(log)], "patterns": [{"name": "errors", "regex": "ERROR", "max": 0}], "hours": 24,
+              "timestamp": {}, "newest_lines": 5, "line_max_chars": 200, "redact": [], "now": "2026-11-22T03:00:00Z",
+              **changes}
+    with pytest.raises(MaintenanceError) as raised:
+        log_pattern_review.parse_review(params)
+    assert raised.value.msg == message
+
+
+@pytest.mark.parametrize("lock_ms, statement_ms, message", [
+    # PostgreSQL: invalid value for parameter "statement_timeout": "2147483648ms" (a psycopg traceback)
+    (5000, 2147483648, "statement_timeout must be 0 to 2147483647 milliseconds, got 2147483648"),
+    (-1, 60000, "lock_timeout must be 0 to 2147483647 milliseconds, got -1"),
+])
+def test_postgres_session_timeouts_outside_postgres_range_are_named(lock_ms, statement_ms, message):
+    from ansible_collections.streamops.maintenance.plugins.module_utils import pg  # noqa: PLC0415
+
+    class NoStatement:
+        def execute(self, *args):
+            raise AssertionError("a SET was sent despite a timeout PostgreSQL refuses")
+
+    with pytest.raises(MaintenanceError) as raised:
+        pg.set_timeouts(NoStatement(), lock_timeout_ms=lock_ms, statement_timeout_ms=statement_ms)
+    assert raised.value.msg == message
+
+
+def test_a_redis_connection_over_tls_says_so():
+    # tls: true against a plain server failed with "Timeout connecting to server" and no word of TLS.
+    from ansible_collections.streamops.maintenance.plugins.module_utils import redis_conn  # noqa: PLC0415
+
+    assert redis_conn.describe(redis_conn.client_kwargs({**REDIS, "tls": True})) == "127.0.0.1:6379 db 0 over TLS"
+    assert redis_conn.describe(redis_conn.client_kwargs(REDIS)) == "127.0.0.1:6379 db 0"
