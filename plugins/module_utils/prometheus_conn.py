@@ -24,6 +24,7 @@ from typing import Any
 from ansible.module_utils.basic import env_fallback
 
 from .errors import MaintenanceError
+from .timeouts import timeout_problem
 
 DEFAULT_URL = "http://127.0.0.1:9090"
 # Bodies quoted in messages are cut here: an HTML error page must not flood the result.
@@ -98,6 +99,10 @@ class PrometheusClient:
         self.url = base_url_of(url)
         if timeout <= 0:
             raise PrometheusError(msg=f"timeout must be a positive number of seconds, got {timeout}")
+        # 2**63 overflowed the socket timeout: a traceback instead of this message.
+        problem = timeout_problem(timeout)
+        if problem:
+            raise PrometheusError(msg=problem)
         if password is not None and not username:
             raise PrometheusError(msg="password is set but username is not: basic auth needs both")
         self.timeout = timeout

@@ -358,3 +358,12 @@ def test_a_redis_connection_over_tls_says_so():
 
     assert redis_conn.describe(redis_conn.client_kwargs({**REDIS, "tls": True})) == "127.0.0.1:6379 db 0 over TLS"
     assert redis_conn.describe(redis_conn.client_kwargs(REDIS)) == "127.0.0.1:6379 db 0"
+
+
+def test_a_prometheus_timeout_the_socket_cannot_take_is_named():
+    # prometheus_rules timeout 2**63: OverflowError: timestamp too large to convert to C _PyTime_t (a traceback)
+    from ansible_collections.streamops.maintenance.plugins.module_utils import prometheus_conn  # noqa: PLC0415
+
+    with pytest.raises(MaintenanceError) as raised:
+        prometheus_conn.PrometheusClient.from_params({"url": "http://127.0.0.1:9090", "timeout": 9223372036854775808})
+    assert raised.value.msg == "timeout must be at most 604800 seconds (a week), got 9223372036854775808"
