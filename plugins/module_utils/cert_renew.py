@@ -31,6 +31,7 @@ from .errors import MaintenanceError
 from .files import write_atomically
 from .k8s_conn import KUBERNETES_IMPORT_ERROR, api_client_from, check_request_timeout, k8s_client
 from .records import is_changed, make_record
+from .timeouts import timeout_problem
 from .window import guard_from_params
 
 DEFAULT_RENEW_BEFORE_DAYS = 30
@@ -158,6 +159,10 @@ def validate(params: dict[str, Any]) -> None:
                              "directory, for example https://acme-v02.api.letsencrypt.org/directory")
     if acme["timeout"] < 1:
         raise RenewError(msg=f"acme.timeout must be at least 1 second, got {acme['timeout']}")
+    # Both reach a socket timeout, which overflows past a few hundred years (2**63): a traceback.
+    problem = timeout_problem(acme["timeout"], "acme.timeout")
+    if problem:
+        raise RenewError(msg=problem)
     if acme.get("ca_bundle") and not os.path.isfile(acme["ca_bundle"]):
         raise RenewError(msg=f"acme.ca_bundle {acme['ca_bundle']!r} is not a file (the PEM CA certificates that "
                              "sign the ACME server's TLS certificate)")
@@ -169,6 +174,9 @@ def validate(params: dict[str, Any]) -> None:
         if params["nginx"]["verify"]["timeout"] < 1:
             raise RenewError(msg=f"nginx.verify.timeout must be at least 1 second, got "
                                  f"{params['nginx']['verify']['timeout']}")
+        problem = timeout_problem(params["nginx"]["verify"]["timeout"], "nginx.verify.timeout")
+        if problem:
+            raise RenewError(msg=problem)
     if params["rollout_timeout"] < 1:
         raise RenewError(msg=f"rollout_timeout must be at least 1 second, got {params['rollout_timeout']}")
 

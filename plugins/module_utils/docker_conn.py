@@ -17,6 +17,7 @@ from typing import Any
 from ansible.module_utils.basic import env_fallback
 
 from .errors import MaintenanceError
+from .timeouts import timeout_problem
 
 try:
     import docker
@@ -64,6 +65,10 @@ def docker_client_from(docker_host: str | None, timeout: int = DEFAULT_TIMEOUT) 
                                     "such as unix:///run/docker.sock")
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
         raise DockerEngineError(msg=f"timeout {timeout!r} must be a whole number of seconds above 0")
+    # 2**63 overflowed the socket timeout, reported as 'cannot reach the Docker engine': not what was wrong.
+    problem = timeout_problem(timeout)
+    if problem:
+        raise DockerEngineError(msg=problem)
     try:
         if docker_host:
             return docker.DockerClient(base_url=docker_host, version="auto", timeout=timeout)

@@ -367,3 +367,27 @@ def test_a_prometheus_timeout_the_socket_cannot_take_is_named():
     with pytest.raises(MaintenanceError) as raised:
         prometheus_conn.PrometheusClient.from_params({"url": "http://127.0.0.1:9090", "timeout": 9223372036854775808})
     assert raised.value.msg == "timeout must be at most 604800 seconds (a week), got 9223372036854775808"
+
+
+def test_a_docker_timeout_the_socket_cannot_take_is_named():
+    # was "cannot reach the Docker engine at ...: timestamp too large to convert to C _PyTime_t"
+    from ansible_collections.streamops.maintenance.plugins.module_utils import docker_conn  # noqa: PLC0415
+
+    with pytest.raises(MaintenanceError) as raised:
+        docker_conn.docker_client_from("unix:///nonexistent/docker.sock", 2 ** 63)
+    assert raised.value.msg == "timeout must be at most 604800 seconds (a week), got 9223372036854775808"
+
+
+@pytest.mark.parametrize("path, name", [(("acme", "timeout"), "acme.timeout"),
+                                        (("nginx", "verify", "timeout"), "nginx.verify.timeout")])
+def test_certificate_renew_timeouts_the_socket_cannot_take_are_named(path, name, tmp_path):
+    from ansible_collections.streamops.maintenance.plugins.module_utils import cert_renew  # noqa: PLC0415
+
+    params = _cert_renew_params(tmp_path, "https://127.0.0.1:14000/dir")
+    target = params
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = 2 ** 63
+    with pytest.raises(MaintenanceError) as raised:
+        cert_renew.validate(params)
+    assert raised.value.msg == f"{name} must be at most 604800 seconds (a week), got 9223372036854775808"
