@@ -37,6 +37,8 @@ ALWAYS = [{"name": "always", "rrule": "FREQ=DAILY;BYHOUR=0;BYMINUTE=0", "duratio
 INSIDE = "2026-11-22T02:30:00Z"
 TABLE = "public.trades"
 SCRATCH = "verify_scratch"
+# A statement_timeout above what measuring the tables takes (a loaded machine included), below the work's own.
+TIMEOUT_MS = 250
 # Bloat estimates of a copied database are the template's; 0 selects the named table whatever they say.
 DISRUPTIVE = {"windows": ALWAYS, "now": INSIDE, "min_bloat_ratio": 0, "lock_timeout": 30000}
 
@@ -212,9 +214,10 @@ def test_statement_timeout_mid_vacuum_full(campaign, server, database, capsys):
         # The copy's statistics look never analyzed: the refresh ANALYZE would meet the timeout first.
         with pg_connect(database) as conn:
             conn.execute("ANALYZE trades")
+        # Above what measuring the tables takes on a loaded machine, below the VACUUM FULL's half second.
         failed, result = run_module(pg_maintenance, capsys, **pg_args(database), operation="vacuum_full",
-                                    tables=["trades"], **{**DISRUPTIVE, "statement_timeout": 50})
-        case.check_error(result, names=["statement_timeout (50 ms)", TABLE, "0 table(s) done"])
+                                    tables=["trades"], **{**DISRUPTIVE, "statement_timeout": TIMEOUT_MS})
+        case.check_error(result, names=[f"statement_timeout ({TIMEOUT_MS} ms)", TABLE, "0 table(s) done"])
         case.check_data(fingerprints(database, [TABLE]) == before, f"rows and checksum of {TABLE}")
         case.check_no_partial(invalid_indexes(database), "invalid indexes")
         failed, again = run_module(pg_maintenance, capsys, **pg_args(database), operation="vacuum_full",
@@ -226,10 +229,15 @@ def test_statement_timeout_mid_vacuum_full(campaign, server, database, capsys):
 def test_statement_timeout_in_the_refresh_analyze(campaign, server, database, capsys):
     with campaign.case("postgres_timeout", "statement_timeout in the ANALYZE before a VACUUM FULL") as case:
         before = fingerprints(database, [TABLE])
-        # The copy's statistics look never analyzed: the module ANALYZEs first, and meets the timeout there.
+        # The copy's statistics look never analyzed: the module ANALYZEs first, and meets the timeout there. A
+        # sample of every row (statistics target 10000) makes that ANALYZE take seconds.
+        with pg_connect(database) as conn:
+            for column in ("account", "amount", "note"):
+                conn.execute(sql.SQL("ALTER TABLE trades ALTER COLUMN {} SET STATISTICS 10000").format(
+                    sql.Identifier(column)))
         failed, result = run_module(pg_maintenance, capsys, **pg_args(database), operation="vacuum_full",
-                                    tables=["trades"], **{**DISRUPTIVE, "statement_timeout": 50})
-        case.check_error(result, names=["ANALYZE", "statement_timeout (50 ms)", TABLE, "vacuum_full not run"])
+                                    tables=["trades"], **{**DISRUPTIVE, "statement_timeout": TIMEOUT_MS})
+        case.check_error(result, names=["ANALYZE", f"statement_timeout ({TIMEOUT_MS} ms)", TABLE, "vacuum_full not run"])
         case.check_data(fingerprints(database, [TABLE]) == before, f"rows and checksum of {TABLE}")
         failed, again = run_module(pg_maintenance, capsys, **pg_args(database), operation="vacuum_full",
                                    tables=["trades"], **DISRUPTIVE)
