@@ -124,6 +124,9 @@ def run_pg_maintenance(params: dict[str, Any], *, check_mode: bool, diff_mode: b
             # Say where it was looked for: an empty database option is libpq's default database, maybe not the one meant.
             exc.msg = f"{exc.msg} in database {conn.info.dbname!r}"
         raise
+    except psycopg.Error as exc:
+        # Any other statement outside a table's own work (its errors are records): a message, never a traceback.
+        raise PgError(msg=f"{operation} failed: {classify_failure(exc, settings)[1]}") from exc
     finally:
         conn.close()
 
@@ -294,8 +297,15 @@ def _measure_tables(conn: Any, params: dict[str, Any], *, estimate_bloat: bool =
     """The tables of the database; only the named ones when O(tables) is given (a catalog of
     thousands of tables costs time)."""
     only = [".".join(split_table_name(n)) for n in params["tables"]] if params.get("tables") else None
-    return read_tables(conn, stale_ratio=params["stale_statistics_ratio"], only=only,
-                       estimate_bloat=estimate_bloat)
+    try:
+        return read_tables(conn, stale_ratio=params["stale_statistics_ratio"], only=only,
+                           estimate_bloat=estimate_bloat)
+    except psycopg.Error as exc:
+        # The catalog and statistics queries run under the same timeouts as the work: a timeout here is said.
+        reason = classify_failure(exc, RunSettings(lock_timeout_ms=params["lock_timeout"],
+                                                   statement_timeout_ms=params["statement_timeout"]))[1]
+        raise PgError(msg=f"{params['operation']}: measuring the tables (sizes, dead tuples, bloat) failed: {reason}; "
+                          "no table was worked on after it") from exc
 
 
 def _scope(params: dict[str, Any], tables: dict) -> list:

@@ -245,6 +245,20 @@ def test_statement_timeout_in_the_refresh_analyze(campaign, server, database, ca
         case.check_converged(not failed and done, again["msg"])
 
 
+def test_statement_timeout_while_measuring_the_tables(campaign, server, database, capsys):
+    with campaign.case("postgres_timeout", "statement_timeout while measuring the tables (1 ms)") as case:
+        before = fingerprints(database, [TABLE])
+        # 1 ms: the catalog and statistics queries (or, should they be quicker, the refresh ANALYZE) meet it.
+        failed, result = run_module(pg_maintenance, capsys, **pg_args(database), operation="vacuum_full",
+                                    tables=["trades"], **{**DISRUPTIVE, "statement_timeout": 1})
+        case.check_error(result, names=["vacuum_full", "statement_timeout (1 ms)"])
+        case.check_data(fingerprints(database, [TABLE]) == before, f"rows and checksum of {TABLE}")
+        failed, again = run_module(pg_maintenance, capsys, **pg_args(database), operation="vacuum_full",
+                                   tables=["trades"], **DISRUPTIVE)
+        done = [r["status"] for r in again["records"] if r["name"] == TABLE] == ["done"]
+        case.check_converged(not failed and done, again["msg"])
+
+
 # --------------------------------------------------------------------------- pg_dump
 
 
