@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -168,25 +169,76 @@ def test_check_mode_plans_and_changes_nothing(k8s_cluster, estate, capsys):
     assert replicas == "0"
 
 
-def test_a_version_that_never_gets_ready_never_gets_traffic(k8s_cluster, estate, capsys):
-    failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v4-never-ready", ready_timeout=8)
-    assert failed and "did not become ready" in result["msg"] and "traffic stays on blue" in result["msg"]
-    assert front_versions(k8s_cluster, estate["namespace"]) == ["v1"]
+# --------------------------------------------------------------------------- campaign: green failing (issue 20)
+# A poller through the Service (GET /version on each of its endpoints) from before the failed deploy to after
+# the re-run: every sample must be a healthy version (v1, v2), never an error or an empty Service.
 
 
-def test_a_version_that_fails_smoke_never_gets_traffic(k8s_cluster, estate, capsys):
-    failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v5-smoke-fail")
-    assert failed and "smoke checks on green failed" in result["msg"], result["msg"]
-    assert "does not contain 'v5-smoke-fail'" in result["msg"]
-    assert front_versions(k8s_cluster, estate["namespace"]) == ["v1"]
+def check_failed_green(case, k8s_cluster, estate, capsys, poller, result, *, bad, names):
+    """A failed deploy of ``bad`` while blue (v1) has the traffic: message, Service, history; then v2 converges."""
+    ns = estate["namespace"]
+    case.check_error(result, names=names)
+    served = front_versions(k8s_cluster, ns)
+    case.check_data(served == ["v1"], f"the Service serves {served} after the failed deploy of {bad}")
+    selector, _annotations = service(k8s_cluster, ns)
+    failed, status = run(k8s_cluster, estate, capsys, state="status")
+    open_entries = [entry for entry in status["history"] if entry.get("version") == bad
+                    and entry.get("result") in ("live", "switching") and entry is status["history"][-1]]
+    case.check_no_partial(open_entries + ([f"Service selects {selector}"] if selector.get("color") != "blue" else []),
+                          f"after the failed deploy of {bad}")
+    failed, again = run(k8s_cluster, estate, capsys, state="deployed", version="v2")
+    served = front_versions(k8s_cluster, ns)
+    case.check_converged(not failed and served == ["v2"], f"v2 after the failure: {again['msg']}; Service {served}")
+    time.sleep(0.1)
+    poller.stop()
+    unhealthy = [versions for versions in poller.seen if versions not in (["v1"], ["v2"])]
+    case.check_data(not unhealthy and len(poller.seen) > 10,
+                    f"traffic through the Service: {len(unhealthy)} of {len(poller.seen)} samples not one healthy "
+                    f"version: {unhealthy[:3]}")
 
 
-def test_a_failure_after_the_switch_puts_traffic_back(k8s_cluster, estate, capsys):
-    failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v2",
-                         post_checks=[{"path": "/version", "contains": "v9", "retries": 1}])
-    assert failed and "post-switch checks failed" in result["msg"] and "traffic is back on blue (v1)" in result["msg"]
-    assert result["active_after"] == "blue"
-    assert front_versions(k8s_cluster, estate["namespace"]) == ["v1"]
+@pytest.mark.reliability
+def test_a_version_that_never_gets_ready_never_gets_traffic(k8s_cluster, estate, capsys, campaign):
+    poller = FrontPoller(k8s_cluster, estate["namespace"])
+    poller.start()
+    try:
+        with campaign.case("bluegreen_green", "kubernetes: green never ready") as case:
+            failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v4-never-ready",
+                                 ready_timeout=8)
+            check_failed_green(case, k8s_cluster, estate, capsys, poller, result, bad="v4-never-ready",
+                               names=["v4-never-ready", "did not become ready", "traffic stays on blue"])
+    finally:
+        poller.stop()
+
+
+@pytest.mark.reliability
+def test_a_version_that_fails_smoke_never_gets_traffic(k8s_cluster, estate, capsys, campaign):
+    poller = FrontPoller(k8s_cluster, estate["namespace"])
+    poller.start()
+    try:
+        with campaign.case("bluegreen_green", "kubernetes: green fails its smoke checks") as case:
+            failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v5-smoke-fail")
+            check_failed_green(case, k8s_cluster, estate, capsys, poller, result, bad="v5-smoke-fail",
+                               names=["smoke checks on green failed", "does not contain 'v5-smoke-fail'",
+                                      "traffic stays on blue"])
+    finally:
+        poller.stop()
+
+
+@pytest.mark.reliability
+def test_a_failure_after_the_switch_puts_traffic_back(k8s_cluster, estate, capsys, campaign):
+    poller = FrontPoller(k8s_cluster, estate["namespace"])
+    poller.start()
+    try:
+        with campaign.case("bluegreen_green",
+                           "kubernetes: the Service fails its checks right after the switch") as case:
+            failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v2",
+                                 post_checks=[{"path": "/version", "contains": "v9", "retries": 1}])
+            assert result["active_after"] == "blue"
+            check_failed_green(case, k8s_cluster, estate, capsys, poller, result, bad="v9",
+                               names=["post-switch checks failed", "traffic is back on blue (v1)"])
+    finally:
+        poller.stop()
 
 
 def test_rollback_is_instant_and_can_name_an_older_version(k8s_cluster, estate, capsys):
@@ -228,38 +280,48 @@ with patch_module_args(json.loads(sys.argv[1])):
 """
 
 
-def test_killed_mid_deploy_then_rerun_converges_with_healthy_traffic_throughout(k8s_cluster, estate, capsys):
+@pytest.mark.reliability
+def test_killed_mid_deploy_then_rerun_converges_with_healthy_traffic_throughout(k8s_cluster, estate, capsys, campaign):
     ns = estate["namespace"]
-    seen, stop = [], threading.Event()
-
-    def poll():
-        while not stop.is_set():
-            try:
-                seen.append(front_versions(k8s_cluster, ns) or ["(no endpoint)"])
-            except (OSError, ValueError) as exc:
-                seen.append([f"error: {exc}"])
-            time.sleep(0.05)
-
-    poller = threading.Thread(target=poll, daemon=True)
+    poller = FrontPoller(k8s_cluster, ns)
     poller.start()
     try:
-        args = module_args(k8s_cluster, estate, state="deployed", version="v2")
-        proc = subprocess.Popen([sys.executable, "-c", KILLABLE, json.dumps(args)], stdout=subprocess.PIPE,
-                                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-        # Killed while green rolls out: after the Deployment was patched, before the switch.
-        wait_for(lambda: k8s_cluster.kubectl("get", "deployment", "bgapp-green", "-o", "jsonpath={.spec.replicas}",
-                                             namespace=ns) == "1", timeout=60, what="green being deployed")
-        proc.kill()
-        proc.wait()
-        # Killed before its switch (almost always: the rollout takes seconds), or just after it.
-        assert front_versions(k8s_cluster, ns) in (["v1"], ["v2"])
-        failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v2")
-        assert not failed, result
+        with campaign.case("bluegreen_killed", "kubernetes deploy v1 -> v2, killed (-9) while green rolls out") as case:
+            args = module_args(k8s_cluster, estate, state="deployed", version="v2")
+            # Its own session: the kill takes the module and whatever it runs, as an AWX cancel does.
+            proc = subprocess.Popen([sys.executable, "-c", KILLABLE, json.dumps(args)], stdout=subprocess.PIPE,
+                                    env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+                                    start_new_session=True)
+            # Killed while green rolls out: after the Deployment was patched, before the switch.
+            wait_for(lambda: k8s_cluster.kubectl("get", "deployment", "bgapp-green", "-o",
+                                                 "jsonpath={.spec.replicas}", namespace=ns) == "1",
+                     timeout=60, what="green being deployed")
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            # Killed before its switch (almost always: the rollout takes seconds), or just after it.
+            served = front_versions(k8s_cluster, ns)
+            case.check_data(served in (["v1"], ["v2"]), f"the Service serves {served} after the kill")
+            failed, status = run(k8s_cluster, estate, capsys, state="status")
+            last = status["history"][-1] if status["history"] else {}
+            case.check_no_partial([f"history's last entry {last} while the Service serves {served}"]
+                                  if last.get("result") == "live" and [last.get("version")] != served else [],
+                                  "after the kill")
+            failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v2")
+            served = front_versions(k8s_cluster, ns)
+            case.check_converged(not failed and served == ["v2"], f"{result['msg']}; Service {served}")
+            failed, status = run(k8s_cluster, estate, capsys, state="status")
+            last = status["history"][-1]
+            case.check_converged((last["version"], last["result"], status["active"]) == ("v2", "live", "green"),
+                                 f"history after the re-run ends {last}")
+            failed, again = run(k8s_cluster, estate, capsys, state="deployed", version="v2")
+            case.check_converged(not failed and again["changed"] is False, again["msg"])
+            poller.stop()
+            unhealthy = [versions for versions in poller.seen if versions not in (["v1"], ["v2"])]
+            case.check_data(not unhealthy and len(poller.seen) > 10,
+                            f"traffic through the Service: {len(unhealthy)} of {len(poller.seen)} samples not one "
+                            f"healthy version: {sorted(map(str, unhealthy))[-5:]}")
     finally:
-        stop.set()
-        poller.join(5)
-    assert front_versions(k8s_cluster, ns) == ["v2"]
-    assert seen and all(versions in (["v1"], ["v2"]) for versions in seen), sorted(map(str, seen))[-5:]
+        poller.stop()
 
 
 # --------------------------------------------------------------------------- rollback to a known-good version only
