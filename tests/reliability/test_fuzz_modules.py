@@ -926,6 +926,8 @@ def test_fuzz_maintenance_lock(sandbox, campaign, capsys):
     locks.mkdir()
     target = Target(base={"name": "vitalstream", "state": "acquired", "run_id": "fuzz-run-1", "path": f"{fs.ROOT}/locks",
                           "ttl": "6h", "holder": {"maintenance_id": "MAINT-1", "user": "ops", "controller": "laptop"}},
-                    examples=40)
+                    # The lock directory is the sandbox's: dropped or replaced, the module's default would leave a
+                    # lock in this machine's /var/lib/streamops-maintenance/locks that refuses a later real run.
+                    examples=40, keep=("path",))
     sandbox.resets.append(lambda: [p.unlink() for p in locks.glob("*")])
     fuzz("maintenance_lock", target, sandbox, campaign, capsys)
