@@ -337,16 +337,15 @@ def ensure_directory(directory: str) -> None:
     """The lock directory, made 0750 when missing; an error naming the path when it cannot be."""
     if os.path.isdir(directory):
         return
-    if os.path.lexists(directory):
-        raise LockError(msg=f"the lock directory {directory} exists and is not a directory")
     try:
         os.makedirs(directory, mode=0o750)
         os.chmod(directory, 0o750)  # makedirs' mode is filtered by the umask
     except FileExistsError:
-        if not os.path.isdir(directory):
-            raise LockError(msg=f"the lock directory {directory} exists and is not a directory") from None
+        pass  # made meanwhile by another run starting at the same moment, or not a directory: judged below
     except OSError as exc:
         raise LockError(msg=f"cannot create the lock directory {directory}: {exc.strerror}") from None
+    if not os.path.isdir(directory):
+        raise LockError(msg=f"the lock directory {directory} exists and is not a directory")
 
 
 @contextmanager

@@ -150,7 +150,7 @@ def history_lies(stack: Stack, front: str) -> list[str]:
 def temp_leftovers(stack: Stack) -> list[str]:
     """Temp files of the driver's atomic writes (state file, upstream file, override files) left behind."""
     found = []
-    for directory in {Path(stack.platform.compose.project_dir), Path(stack.platform.front.upstream_file).parent}:
+    for directory in sorted({Path(stack.platform.compose.project_dir), Path(stack.platform.front.upstream_file).parent}):
         found += [str(path) for path in directory.glob(".*.tmp")]
     return found
 

@@ -21,13 +21,14 @@ BEGIN = "<!-- reliability-table:begin (make reliability writes this table) -->"
 END = "<!-- reliability-table:end -->"
 
 
+def _empty_row() -> dict[str, Any]:
+    return {"cases": 0, **{f: 0 for f in FIGURES}, "rerun": 0, "converged": 0, "errored": 0, "names": set()}
+
+
 def summarise(cases: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    rows: dict[str, dict[str, Any]] = {
-        key: {"cases": 0, **{f: 0 for f in FIGURES}, "rerun": 0, "converged": 0, "errored": 0, "names": set()}
-        for key in FAULT_CLASSES}
+    rows: dict[str, dict[str, Any]] = {key: _empty_row() for key in FAULT_CLASSES}
     for case in cases:
-        row = rows.setdefault(case["fault_class"], {"cases": 0, **{f: 0 for f in FIGURES}, "rerun": 0,
-                                                     "converged": 0, "errored": 0, "names": set()})
+        row = rows.setdefault(case["fault_class"], _empty_row())
         row["cases"] += 1
         row["names"].add(case["name"])
         for figure in FIGURES:
@@ -71,7 +72,7 @@ def write_between_markers(path: Path, table: str) -> None:
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{path}: the markers {BEGIN!r} and {END!r} are missing; the table goes between them")
     head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
+    tail = rest.split(END, 1)[1]
     path.write_text(f"{head}{BEGIN}\n{table}{END}{tail}", encoding="utf-8")
 
 

@@ -85,10 +85,10 @@ class Estates:
     @staticmethod
     def finish(process: subprocess.Popen, reports: Path, timeout: float = 50) -> tuple[int, str, dict]:
         try:
-            out, _ = process.communicate(timeout=timeout)
+            out = process.communicate(timeout=timeout)[0]
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-            out, _ = process.communicate()
+            out = process.communicate()[0]
             raise AssertionError(f"ansible-playbook ran over {timeout}s:\n{out[-4000:]}") from None
         files = sorted(reports.glob("MAINT-*.json"))
         return process.returncode, out, json.loads(files[0].read_text()) if files else {}

@@ -225,7 +225,7 @@ def test_processes_racing_exactly_one_wins(tmp_path, stale_first):
     start.set()
     for worker in workers:
         worker.join(20)
-    outcomes = sorted(results.get(timeout=5)[1] for _ in workers)
+    outcomes = sorted(results.get(timeout=5)[1] for _worker in workers)
     assert outcomes.count("refused") == 7
     assert outcomes.count("took_over" if stale_first else "acquired") == 1
     assert sorted(os.listdir(directory)) == ["stream_systems.lock"]
