@@ -27,6 +27,11 @@ fi
 
 export ANSIBLE_CONFIG="${ANSIBLE_CONFIG:-$ROOT/ansible.cfg}"
 export ANSIBLE_COLLECTIONS_PATH="$ROOT/build/collections${ANSIBLE_COLLECTIONS_PATH:+:$ANSIBLE_COLLECTIONS_PATH}"
+# ansible-lint's own cache (ansible-compat installs this collection into $ANSIBLE_HOME/collections and reads it
+# first): not ~/.ansible, where every molecule scenario reinstalls the collection, so a lint beside molecule
+# (make test runs them in parallel lanes) once read a half-installed copy ("could not resolve the
+# module_defaults group streamops.maintenance.prometheus").
+export ANSIBLE_HOME="$ROOT/build/ansible-lint-home"
 # no Galaxy: keep ansible-galaxy from trying a server even if something calls it
 export ANSIBLE_GALAXY_SERVER_LIST="${ANSIBLE_GALAXY_SERVER_LIST:-}"
 
