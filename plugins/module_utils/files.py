@@ -6,8 +6,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+import time
+
+# A temp file younger than this may belong to a writer that has not taken its lock yet: left alone.
+ABANDONED_AFTER_S = 2.0
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes | str, mode: int | None = None) -> None:
@@ -24,14 +29,18 @@ def write_atomically(path: str | os.PathLike[str], data: bytes | str, mode: int 
         except FileNotFoundError:
             mode = 0o600
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    remove_abandoned_temps(path)
     handle, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
+        # Locked until the rename: a later writer removes a temp only when no process holds it (its writer was
+        # killed between its temp and its rename), never one that is being written.
         with os.fdopen(handle, "wb") as stream:
+            fcntl.flock(stream.fileno(), fcntl.LOCK_EX)
             stream.write(payload)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
+            os.fchmod(stream.fileno(), mode)
+            os.replace(temp, path)
     except BaseException:
         try:
             os.unlink(temp)
@@ -49,3 +58,38 @@ def write_atomically(path: str | os.PathLike[str], data: bytes | str, mode: int 
         pass
     finally:
         os.close(directory_fd)
+
+
+def remove_abandoned_temps(path: str | os.PathLike[str]) -> list[str]:
+    """The temp files of earlier writes of ``path`` whose writer is gone (killed between its temp and its
+    rename, which no ``finally`` survives): removed, so a killed run leaves them only until the next write."""
+    path = os.fspath(path)
+    directory = os.path.dirname(path) or "."
+    prefix = f".{os.path.basename(path)}."
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        temp = os.path.join(directory, name)
+        try:
+            descriptor = os.open(temp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            if time.time() - os.fstat(descriptor).st_mtime < ABANDONED_AFTER_S:
+                continue
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # its writer still holds it
+            os.unlink(temp)
+            removed.append(temp)
+        except OSError:
+            pass
+        finally:
+            os.close(descriptor)
+    return removed

@@ -47,16 +47,42 @@ def redis_client(lab_services, db):
     return redis.Redis(host=facts["host"], port=facts["port"], password=facts.get("password"), db=db)
 
 
-def lab_redis_sizes(lab_services) -> dict[int, int]:
-    """The lab estates' own Redis dbs (0 and 1): no fleet run may touch them."""
-    return {db: redis_client(lab_services, db).dbsize() for db in (0, 1)}
+# Longer than this module's tests take, even on a loaded machine: a lab key that expires sooner (the lab's sessions
+# live 30 minutes) may go on its own while they run, and only the keys that outlive them say the fleet kept off.
+LASTING_S = 1200
+
+
+def lab_redis_lasting(lab_services) -> dict[int, set[bytes]]:
+    """The lab estates' own Redis keys (dbs 0 and 1) that do not expire within LASTING_S: no fleet run may touch
+    them. (Comparing DBSIZE failed once the suite ran slow enough for the lab's sessions to expire meanwhile.)"""
+    lasting = {}
+    for db in (0, 1):
+        client = redis_client(lab_services, db)
+        keys = list(client.scan_iter(count=1000))
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.ttl(key)
+        lasting[db] = {key for key, ttl in zip(keys, pipe.execute()) if ttl == -1 or ttl > LASTING_S}
+        assert lasting[db], f"db {db} has no key that outlives the tests: nothing to check"
+    return lasting
+
+
+def lab_redis_missing(lab_services, lasting: dict[int, set[bytes]]) -> dict[int, int]:
+    """How many of those keys are gone, per db."""
+    missing = {}
+    for db, keys in lasting.items():
+        pipe = redis_client(lab_services, db).pipeline(transaction=False)
+        for key in keys:
+            pipe.exists(key)
+        missing[db] = sum(1 for exists in pipe.execute() if not exists)
+    return missing
 
 
 @pytest.fixture(scope="module")
 def fleet_dir(lab_services, tmp_path_factory):
     directory = tmp_path_factory.mktemp("fleet") / "fleet"
     before = SimpleNamespace(databases=set(databases(lab_services)), roles=roles(lab_services),
-                             redis=lab_redis_sizes(lab_services))
+                             redis=lab_redis_lasting(lab_services))
     fleet.create_fleet(lab_services, ESTATES, directory, progress=lambda message: None)
     try:
         yield SimpleNamespace(path=directory, inventory=directory / "inventory", before=before)
@@ -134,7 +160,7 @@ def test_weekly_over_the_fleet_with_forks(lab_services, fleet_dir, weekly_report
         verified = next(e for e in section["entries"] if e["role"] == "backup" and e["action"] == "verified")
         assert verified["status"] == "ok", verified
     # The lab's own estates (Redis dbs 0 and 1) were not touched.
-    assert lab_redis_sizes(lab_services) == fleet_dir.before.redis
+    assert lab_redis_missing(lab_services, fleet_dir.before.redis) == {0: 0, 1: 0}
 
 
 def broken_inventory(fleet_dir, host: str) -> Path:
@@ -262,4 +288,4 @@ def test_drop_removes_exactly_what_create_made(lab_services, fleet_dir):
     buckets = {entry["Name"] for entry in fleet._s3(lab_services).list_buckets().get("Buckets", [])}
     assert fleet.bucket_name("fleet") not in buckets
     assert not fleet_dir.path.exists()
-    assert lab_redis_sizes(lab_services) == fleet_dir.before.redis
+    assert lab_redis_missing(lab_services, fleet_dir.before.redis) == {0: 0, 1: 0}
