@@ -11,7 +11,7 @@ import os
 import tempfile
 import time
 
-# A temp file younger than this may belong to a writer that has not taken its lock yet: left alone.
+# An empty temp file younger than this may belong to a writer that has not taken its lock yet: left alone.
 ABANDONED_AFTER_S = 2.0
 
 
@@ -80,8 +80,9 @@ def remove_abandoned_temps(path: str | os.PathLike[str]) -> list[str]:
         except OSError:
             continue
         try:
-            if time.time() - os.fstat(descriptor).st_mtime < ABANDONED_AFTER_S:
-                continue
+            status = os.fstat(descriptor)
+            if status.st_size == 0 and time.time() - status.st_mtime < ABANDONED_AFTER_S:
+                continue  # maybe a writer between its mkstemp and its flock: nothing written yet
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

@@ -23,7 +23,9 @@ def test_a_killed_writers_temp_goes_with_the_next_write_and_others_stay(tmp_path
     held.write_text("being written")
     _old(held)
     young = tmp_path / ".state.json.young1.tmp"
-    young.write_text("just made")
+    young.write_text("")  # just made by mkstemp, its writer not locked yet
+    killed_now = tmp_path / ".state.json.k2.tmp"
+    killed_now.write_text('{"half')  # a writer killed a moment ago, half written: goes at once
     other = tmp_path / ".other.json.zzz.tmp"
     other.write_text("another file's")
     _old(other)
