@@ -7,6 +7,10 @@ servers of its own (scripts/run-tests.sh).
 """
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
 pytest_plugins = [
@@ -38,3 +42,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         markers = {mark.name for mark in item.iter_markers()}
         if fixtures & PLATFORM_FIXTURES or markers & PLATFORM_MARKERS:
             item.add_marker(pytest.mark.platform)
+
+
+@pytest.fixture
+def http_endpoint() -> Iterator[str]:
+    """A loopback HTTP server answering every GET with the body "3" (a count for endpoint_check): its URL."""
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            body = b"3"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -142,24 +142,33 @@ def test_backend_terminated_mid_vacuum_full(campaign, server, database, capsys):
 # --------------------------------------------------------------------------- REINDEX CONCURRENTLY
 
 
+def reindex_stopped_in_phase(server, database, capsys, phase: str, *, repeatable_read: bool, what: str) -> dict:
+    """pg_maintenance's REINDEX CONCURRENTLY of trades, held in ``phase`` by an open reader, the server stopped
+    fast there, then started again: the module's result."""
+    reader = pg_connect(database)
+    reader.autocommit = False
+    if repeatable_read:  # a snapshot, not only a lock
+        reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    reader.execute("SELECT count(*) FROM trades WHERE id < 10")
+    try:
+        with Injector(lambda: progress_phase(database, "create_index", phase),
+                      lambda _found: pg_stop_fast(server), what=what) as injector:
+            _failed, result = run_module(pg_maintenance, capsys, **pg_args(database), operation="reindex",
+                                         tables=["trades"], **DISRUPTIVE)
+        injector.require()
+    finally:
+        reader.close()
+    pg_start(server)
+    return result
+
+
 def test_server_stopped_mid_reindex_concurrently(campaign, server, database, capsys):
     with campaign.case("postgres_stopped", "mid-REINDEX CONCURRENTLY") as case:
         before = fingerprints(database, [TABLE])
         # An open snapshot holds REINDEX CONCURRENTLY in 'waiting for old snapshots', its new indexes built
         # but not yet valid: the point where an interruption leaves *_ccnew behind.
-        reader = pg_connect(database)
-        reader.autocommit = False
-        reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        reader.execute("SELECT count(*) FROM trades WHERE id < 10")
-        try:
-            with Injector(lambda: progress_phase(database, "create_index", "waiting for old snapshots"),
-                          lambda _found: pg_stop_fast(server), what="fast shutdown mid-REINDEX CONCURRENTLY") as injector:
-                failed, result = run_module(pg_maintenance, capsys, **pg_args(database), operation="reindex",
-                                            tables=["trades"], **DISRUPTIVE)
-            injector.require()
-        finally:
-            reader.close()
-        pg_start(server)
+        result = reindex_stopped_in_phase(server, database, capsys, "waiting for old snapshots",
+                                          repeatable_read=True, what="fast shutdown mid-REINDEX CONCURRENTLY")
         case.check_error(result, names=["reindex", TABLE, "0 table(s) done"])
         left_by_postgres = invalid_indexes(database)
         case.check_data(fingerprints(database, [TABLE]) == before, f"rows and checksum of {TABLE}")
@@ -181,18 +190,8 @@ def test_server_stopped_mid_reindex_concurrently_after_its_swap(campaign, server
         before = fingerprints(database, [TABLE])
         # A READ COMMITTED reader keeps its lock but no snapshot: REINDEX CONCURRENTLY builds, swaps, then waits
         # in 'waiting for readers before marking dead': the new indexes in place, the old ones *_ccold, invalid.
-        reader = pg_connect(database)
-        reader.autocommit = False
-        reader.execute("SELECT count(*) FROM trades WHERE id < 10")
-        try:
-            with Injector(lambda: progress_phase(database, "create_index", "waiting for readers before marking dead"),
-                          lambda _found: pg_stop_fast(server), what="fast shutdown after the swap") as injector:
-                failed, result = run_module(pg_maintenance, capsys, **pg_args(database), operation="reindex",
-                                            tables=["trades"], **DISRUPTIVE)
-            injector.require()
-        finally:
-            reader.close()
-        pg_start(server)
+        result = reindex_stopped_in_phase(server, database, capsys, "waiting for readers before marking dead",
+                                          repeatable_read=False, what="fast shutdown after the swap")
         case.check_error(result, names=["reindex", TABLE, "0 table(s) done"])
         left_by_postgres = invalid_indexes(database)
         case.check_data(fingerprints(database, [TABLE]) == before, f"rows and checksum of {TABLE}")

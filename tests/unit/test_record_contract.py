@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -81,29 +79,6 @@ def test_every_module_has_its_real_results_checked(name):
     assert name in CONTRACT_TESTS, f"{name}: name the test that checks its real results with result_problems"
     test = (REPO / CONTRACT_TESTS[name]).read_text()
     assert "result_problems" in test and name in test
-
-
-@pytest.fixture
-def http_endpoint():
-    class Count(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - the http.server API
-            body = b"3"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Count)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def certificate(path: Path, days: int) -> Path:
