@@ -81,14 +81,19 @@ class Estate:
                 "max_attempts": MAX_ATTEMPTS}
 
     def backup(self, capsys, endpoint: str | None = None) -> dict:
-        # One set per second: a re-run right after a failure must not collide with the failed run's set.
+        # One set per second: a re-run right after a failure must not collide with the failed run's set. The
+        # set's id is taken some time after the module starts (a CI run's took the next second), so the second
+        # to leave behind is the one the previous backup ended in.
         if int(time.time()) <= self.last_second:
             time.sleep(self.last_second + 1.02 - time.time())
-        self.last_second = int(time.time())
         info = self.pg_server
-        return run(pg_backup, capsys, login_host=info.host, login_port=info.port, login_user=info.user,
-                   login_password=info.password, database=self.dbname, name="trading", backup_root=str(self.root),
-                   compress_level=0, critical_tables=["trades"], s3=self.s3_args(endpoint))
+        try:
+            return run(pg_backup, capsys, login_host=info.host, login_port=info.port, login_user=info.user,
+                       login_password=info.password, database=self.dbname, name="trading",
+                       backup_root=str(self.root), compress_level=0, critical_tables=["trades"],
+                       s3=self.s3_args(endpoint))
+        finally:
+            self.last_second = int(time.time())
 
     def verify(self, capsys, path: Path, *, mark: bool) -> dict:
         return run(backup_verify, capsys, path=str(path), s3=self.s3_args(), mark=mark)
