@@ -13,8 +13,8 @@ description:
   - Reports Redis memory (used, limit, ratio, peak, fragmentation, allocator, evicted and expired keys,
     keyspace) with per-pattern key counts and memory from a SCAN sample, and the biggest keys.
   - When memory passes O(max_ratio), deletes keys of the allow-listed O(patterns) with SCAN and UNLINK
-    in batches that adapt so each command stays within O(latency_budget_ms), and stops as soon as
-    memory is under O(target_ratio). Never C(KEYS), never C(FLUSHDB) for this.
+    in server-side steps that each stay within O(latency_budget_ms) of the server's time, and stops as
+    soon as memory is under O(target_ratio). Never C(KEYS), never C(FLUSHDB) for this.
   - C(FLUSHDB)/C(FLUSHALL) only with O(allow_flush=true), inside a maintenance window or with an
     emergency approval.
   - C(MEMORY PURGE), CONFIG SET with diff (and C(CONFIG REWRITE)), and persistence checks (LASTSAVE age,
@@ -80,13 +80,19 @@ options:
     description: Seconds for O(ttl_filter=ttl_below).
     type: int
   batch_size:
-    description: First SCAN COUNT of an eviction step (10 to 5000); it then adapts to O(latency_budget_ms).
+    description:
+      - First SCAN COUNT of one sub-scan of an eviction step (10 to 5000; at most 2000 on the server side); it
+        then adapts so that one sub-scan and its C(UNLINK) take at most a fifth of O(latency_budget_ms).
     type: int
     default: 500
   latency_budget_ms:
     description:
-      - Longest one eviction step of ours should keep the server busy (measured by the server itself);
-        the step's SCAN COUNT halves above it and grows well under it.
+      - Longest one eviction step of ours should keep the server busy, on the server's own clock.
+      - A step (one Lua script) runs sub-scans of SCAN and C(UNLINK) until 0.6 of the budget has passed, then
+        returns, so it ends within the budget unless the OS takes the CPU from C(redis-server); other clients
+        are served between two steps. The result's RV(pacing) gives the longest step and the steps' count.
+      - When scripting is denied (ACL C(-@scripting), or the commands renamed away), the same is done from
+        the client, one SCAN or C(UNLINK) at a time, its COUNT adapted to the budget.
     type: float
     default: 1
   pause_ms:
@@ -233,9 +239,15 @@ sample:
   returned: when operation is report, or evict in check mode over max_ratio
   type: dict
 pacing:
-  description: The batch size reached and the longest single command of ours (what another client waited at most).
+  description:
+    - How the eviction was paced. C(longest_command_ms) is the longest step of ours on the server's clock (what
+      another client waited at most behind it), C(latency_budget_ms) the budget it was held to, C(steps) how
+      many steps (round trips) it took, C(server_ms) their server time in all, C(final_batch) the SCAN COUNT
+      reached.
+    - When scripting is denied, the steps are the client's own commands, timed by the client.
   returned: when evict ran
   type: dict
+  sample: {final_batch: 76, longest_command_ms: 0.84, latency_budget_ms: 1.0, steps: 4237, server_ms: 2848.8}
 window:
   description:
     - The maintenance-window decision (the same dict as M(streamops.maintenance.maintenance_window) returns -

@@ -12,6 +12,7 @@ import redis
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.streamops.maintenance.plugins.module_utils import window
+from ansible_collections.streamops.maintenance.plugins.module_utils.redis_memory import ServerStep
 from ansible_collections.streamops.maintenance.plugins.module_utils.records import result_problems
 from ansible_collections.streamops.maintenance.plugins.modules import redis_memory_guard
 from lab.harness.base import port_open, spawn, stop_pid, wait_for
@@ -104,6 +105,52 @@ def test_evict_deletes_only_allowed_patterns_and_stops_under_the_target(server, 
     failed, again = run_module(server, capsys, operation="evict", patterns=["cache:*"])
     assert not failed and again["changed"] is False and "nothing to evict" in again["msg"]
     assert only_record(again)["status"] == "unchanged"
+
+
+def test_a_step_stops_at_its_own_clock_and_at_its_key_cap(server):
+    client = client_of(server)
+    fill(client, "cache:", 20000)
+    step = ServerStep(client)
+    try:
+        # 1 us of work: the first sub-scan is over it already, so one SCAN COUNT 10 and its UNLINK.
+        cursor, found, deleted, used, micros, longest = step(0, "cache:*", 10, "any", 0, 1, 20000)
+        assert 0 < found <= 40 and deleted == found and client.dbsize() == 20000 - deleted
+        # used_memory as the server saw it after the step (connections and buffers move it a little since).
+        assert int(cursor) != 0 and abs(used - client.info("memory")["used_memory"]) < 1_000_000
+        assert micros >= longest > 0
+        # 10 s of work allowed, at most 500 keys: the cap ends the step, within one sub-scan past it.
+        before = client.dbsize()
+        cursor, found, deleted, _used, micros, _longest = step(cursor, "cache:*", 10, "any", 0, 10_000_000, 500)
+        assert 500 <= found <= 540 and deleted == found == before - client.dbsize() and micros < 5_000_000
+    finally:
+        step.close()
+
+
+def test_a_script_cache_emptied_between_two_steps_is_loaded_again(server):
+    client = client_of(server)
+    fill(client, "cache:", 2000)
+    step = ServerStep(client)
+    try:
+        step(0, "cache:*", 100, "any", 0, 1, 20000)
+        client.script_flush()
+        cursor, found, deleted, *_rest = step(0, "cache:*", 100, "any", 0, 1, 20000)
+        assert found > 0 and deleted == found
+    finally:
+        step.close()
+    assert client.dbsize() < 2000
+
+
+def test_scripting_denied_by_acl_evicts_from_the_client_within_the_patterns(server, capsys):
+    client = client_of(server)
+    fill(client, "cache:", 6000)
+    fill(client, "order:", 2000)
+    client.execute_command("ACL", "SETUSER", "evictor", "on", ">evictor-pw", "~*", "+@all", "-@scripting")
+    over_the_limit(client, ratio=0.9)
+    failed, result = run_module(server, capsys, operation="evict", patterns=["cache:*"], target_ratio=0.5,
+                                login_user="evictor", login_password="evictor-pw", fail_if_still_over=False)
+    assert not failed and only_record(result)["status"] == "done", result["msg"]
+    assert count(client, "order:*") == 2000 and count(client, "cache:*") < 6000
+    assert only_record(result)["after"]["deleted"] == 6000 - count(client, "cache:*")
 
 
 def test_check_mode_counts_what_would_go_and_deletes_nothing(server, capsys):

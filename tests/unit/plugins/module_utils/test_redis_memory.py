@@ -81,6 +81,16 @@ def test_pacing_halves_over_the_budget_and_grows_well_under_it():
     assert pacing.batch == 10 and pacing.longest_command_s == 1.0
 
 
+def test_pacing_sizes_the_sub_scan_to_its_own_target_and_keeps_the_step_figures():
+    pacing = Pacing(batch=400, latency_budget_s=0.001)
+    # A step of 0.6 ms is within the budget, but its longest sub-scan (0.3 ms) is over a fifth of it.
+    pacing.observe(0.0006, unit_seconds=0.0003, unit_target_s=0.0002)
+    assert pacing.batch == 200
+    pacing.observe(0.0006, unit_seconds=0.00005, unit_target_s=0.0002)
+    assert pacing.batch == 400
+    assert pacing.steps == 2 and pacing.longest_command_s == 0.0006 and abs(pacing.server_s - 0.0012) < 1e-12
+
+
 @pytest.mark.parametrize("current, wanted, same", [
     ("4294967296", "4gb", True), ("4294967296", "4g", False), ("allkeys-lru", "ALLKEYS-LRU", True),
     ("3600 1 300 100", " 3600 1  300 100 ", True), ("yes", True, True), ("no", True, False),
