@@ -81,8 +81,10 @@ options:
     type: int
   batch_size:
     description:
-      - First SCAN COUNT of one sub-scan of an eviction step (10 to 5000; at most 2000 on the server side); it
-        then adapts so that one sub-scan and its C(UNLINK) take at most a fifth of O(latency_budget_ms).
+      - First SCAN COUNT of an eviction command (10 to 5000); it then adapts so that one sub-scan and its
+        C(UNLINK) take at most a fifth of O(latency_budget_ms).
+      - The server-side steps start at no more than 100 (a first sub-scan of 500 ran a step over the budget)
+        and never go above 2000; the client-side commands (scripting denied) start at it.
     type: int
     default: 500
   latency_budget_ms:
