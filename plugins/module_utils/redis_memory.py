@@ -271,6 +271,7 @@ def evict_by_pattern(client: Any, patterns: list[str], *, target_bytes: int, pac
     started = last_check = clock()
     step = ServerStep(client)
     server_side = True
+    first_batch = pacing.batch
     pacing.ceiling = MAX_SUB_COUNT
     pacing.batch = min(pacing.batch, FIRST_SUB_COUNT)
     work_us = max(1, int(pacing.latency_budget_s * STEP_SHARE * 1e6))
@@ -291,7 +292,10 @@ def evict_by_pattern(client: Any, patterns: list[str], *, target_bytes: int, pac
                               or "unknown command" in str(exc).lower())
                     if result.deleted or not denied:
                         raise
+                    # Refused at the first step, before any key went: the client's commands start at batch_size.
                     server_side = False
+                    pacing.ceiling = MAX_BATCH
+                    pacing.batch = min(first_batch, MAX_BATCH)
                     break
                 # The server's own time for the step: what another client waited behind it,
                 # free of our network and scheduling noise.
@@ -309,9 +313,6 @@ def evict_by_pattern(client: Any, patterns: list[str], *, target_bytes: int, pac
                     sleep(pacing.pause_s)
                 if cursor == 0:
                     break
-            if not server_side:
-                pacing.ceiling = MAX_BATCH
-                pacing.batch = min(pacing.batch, MAX_BATCH)
             while not server_side:
                 before = clock()
                 cursor, keys = client.scan(cursor=cursor, match=pattern, count=pacing.batch)
