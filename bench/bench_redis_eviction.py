@@ -101,15 +101,13 @@ print(json.dumps({"n": len(samples), "p50": pick(0.5), "p99": pick(0.99), "p999"
 
 
 class RecordingPacing(Pacing):
-    """The module's pacing, keeping every step's server time for the distribution."""
+    """The module's pacing, keeping every step's server time, its longest sub-scan and its COUNT."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.seen: list[float] = []
         self.units: list[tuple[float, float, int]] = []
 
     def observe(self, seconds: float, **kwargs) -> None:
-        self.seen.append(seconds)
         self.units.append((seconds, kwargs.get("unit_seconds") or seconds, self.batch))
         super().observe(seconds, **kwargs)
 
@@ -186,7 +184,7 @@ def main() -> int:
             pacing = RecordingPacing(batch=500, latency_budget_s=BUDGET)
             result = evict_by_pattern(client, ["evict:*"], target_bytes=0, pacing=pacing)
             ours.pacing = result.pacing  # type: ignore[attr-defined]
-            ours.steps = pacing.seen  # type: ignore[attr-defined]
+            ours.steps = [step for step, _unit, _count in pacing.units]  # type: ignore[attr-defined]
             ours.units = pacing.units  # type: ignore[attr-defined]
 
         def spin() -> None:
