@@ -4,9 +4,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -62,11 +64,100 @@ def wait_reporting(proc: subprocess.Popen, progress: Callable[[str], None], desc
         raise
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# One file for every harness process on the machine: a port is theirs while they hold a one-byte lock at
+# its offset. POSIX record locks go with the process, so a killed run releases its ports by itself.
+PORT_CLAIMS = Path(tempfile.gettempdir()) / "streamops-harness-ports.lock"
+HARNESS_PORTS = 12000
+
+
+class _PortClaims:
+    """The ports this process handed out, locked in PORT_CLAIMS; the file stays open for the process's life
+    (closing any descriptor of it would drop every lock)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.handle: int | None = None
+        self.ports: set[int] = set()
+        self.cursor: int | None = None
+
+    def claim(self, port: int) -> bool:
+        if self.pid != os.getpid():
+            # A forked child holds none of its parent's locks: it claims its own, in a file of its own opening.
+            self.pid, self.handle, self.ports = os.getpid(), None, set()
+        if self.handle is None:
+            self.handle = os.open(PORT_CLAIMS, os.O_RDWR | os.O_CREAT, 0o666)
+        if port in self.ports:
+            return False
+        try:
+            fcntl.lockf(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+        except OSError:  # another harness process has it
+            return False
+        self.ports.add(port)
+        return True
+
+    def release(self, port: int) -> None:
+        self.ports.discard(port)
+        fcntl.lockf(self.handle, fcntl.LOCK_UN, 1, port)
+
+
+_CLAIMS = _PortClaims()
+
+
+def harness_port_range() -> range | None:
+    """The ports free_port hands out: just below the kernel's ephemeral range (else just above it), or None
+    when that range leaves no room.
+
+    Every bind to port 0 and every outgoing connection on the machine takes its port from the ephemeral
+    range. A port the harness picks there can be taken by one of them before its server (a pod on the host
+    network, a server another process starts) binds it: CI once saw a pod crash-loop on such a port while
+    the other lane ran. Outside that range only the harness hands ports out, and PORT_CLAIMS keeps its
+    processes from handing out the same one.
+    """
+    try:
+        low, high = (int(value) for value in EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    if low - HARNESS_PORTS >= 1024:
+        return range(low - HARNESS_PORTS, low)
+    if high + HARNESS_PORTS <= 65535:
+        return range(high + 1, high + 1 + HARNESS_PORTS)
+    return None
+
+
+def _bindable(port: int) -> bool:
+    # Without SO_REUSEADDR: a port some connection still holds (TIME_WAIT included) is skipped too.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now, that no other harness process was
+    given, and that the kernel gives to no one else (see harness_port_range): safe to bind seconds later,
+    from another process or a pod on the host network."""
+    span = harness_port_range()
+    if span is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((LOOPBACK, 0))
+            return sock.getsockname()[1]
+    if _CLAIMS.cursor is None:
+        # Each process starts somewhere else, and walks on, so a port is not handed out twice by one
+        # process (a pod of an earlier test may still be starting or stopping on it).
+        _CLAIMS.cursor = random.randrange(len(span))
+    for _attempt in range(len(span)):
+        port = span[_CLAIMS.cursor % len(span)]
+        _CLAIMS.cursor += 1
+        if not _CLAIMS.claim(port):
+            continue
+        if _bindable(port):
+            return port
+        _CLAIMS.release(port)
+    raise HarnessError(f"no free port on {LOOPBACK} in {span.start}-{span.stop - 1}: every one is in use or claimed "
+                       f"by another harness process ({PORT_CLAIMS})")
 
 
 def port_open(port: int, host: str = LOOPBACK) -> bool:
