@@ -264,9 +264,22 @@ class K8sPlatform:
         return (f"neither {self.name('blue')} nor {self.name('green')} exists in namespace {self.namespace}: "
                 "create one of them first (the other is copied from it)")
 
-    def pod_problems(self, colour: str) -> list[str]:
+    def pod_problems(self, colour: str, deployment: Any) -> list[str]:
+        """What keeps the pods of ``deployment``'s current template from starting (crash loop, image missing).
+
+        Only that template's pods count: a colour that crash-looped with the previous version still has those
+        pods while the fixed one rolls out (Recreate deletes them first), and their back-off is no verdict on it.
+        A pod is of the template when it is not being deleted and has its image and the version and spec the
+        deploy wrote on it (no ReplicaSet read: that would need one more RBAC permission).
+        """
+        template = deployment.spec.template
+        wanted = (self.container_of(deployment).image,
+                  *((template.metadata.annotations or {}).get(key) for key in (VERSION, SPEC)))
         pods = self.call("listing pods", self.core.list_namespaced_pod, self.namespace,
                          label_selector=f"{self.colour_label}={colour}").items
+        pods = [pod for pod in pods if not pod.metadata.deletion_timestamp and wanted == (
+            next((c.image for c in pod.spec.containers if c.name == self.container), None),
+            *((pod.metadata.annotations or {}).get(key) for key in (VERSION, SPEC)))]
         problems = []
         for pod in pods:
             if not pod.metadata.name.startswith(self.name(colour) + "-"):
@@ -274,7 +287,12 @@ class K8sPlatform:
             for status in pod.status.container_statuses or []:
                 waiting = status.state.waiting if status.state else None
                 if waiting is not None and waiting.reason in FATAL_WAITING:
-                    problems.append(f"pod {pod.metadata.name}: {waiting.reason}: {waiting.message or ''}".strip())
+                    # A crash loop's message names only the back-off; how the container last ended says why.
+                    ended = status.last_state.terminated if status.last_state else None
+                    last = (f" (last ended: exit code {ended.exit_code}, {ended.reason or 'no reason'}"
+                            + (f": {ended.message.strip()[:200]}" if ended.message else "") + ")") if ended else ""
+                    problems.append(f"pod {pod.metadata.name}: {waiting.reason}: {waiting.message or ''}".strip()
+                                    + last)
         return problems
 
     def wait_ready(self, colour: str, version: str, timeout: float) -> None:
@@ -295,8 +313,9 @@ class K8sPlatform:
             for condition in status.conditions or [] if current else []:
                 if condition.type == "Progressing" and condition.reason == "ProgressDeadlineExceeded":
                     raise DeployError(msg=f"Deployment {name} exceeded its progress deadline ({condition.message}); "
-                                          f"{seen}; {'; '.join(self.pod_problems(colour))}".rstrip("; "))
-            problems = self.pod_problems(colour)
+                                          f"{seen}; {'; '.join(self.pod_problems(colour, deployment))}".rstrip("; "))
+            # Until the controller has seen this template, its revision (and so its pods) are not known yet.
+            problems = self.pod_problems(colour, deployment) if current else []
             if problems:
                 raise DeployError(msg=f"{'; '.join(problems)} ({seen})")
             left = deadline - time.monotonic()

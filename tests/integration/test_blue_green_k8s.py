@@ -35,9 +35,11 @@ DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # The lab's own stream-api app: it picks its behaviour from its version label (all tags are the
 # same busybox image): "never-ready" serves nothing, "smoke-fail" serves a wrong /version, "smoke500"
 # answers /health with HTTP 500 (its readiness probe asks /ready, which it passes).
-# Here it also answers /tuning with $TUNING (a variable a deploy's spec sets) and is never ready when that
-# holds "never-ready": the spec goes through the same gates as a version.
-APP = ('case "${TUNING:-}" in *never-ready*) exec sleep 3600;; esac\n'
+# Here it also answers /tuning with $TUNING (a variable a deploy's spec sets), is never ready when that
+# holds "never-ready" and exits 3 at once (saying why in its termination message) when it holds "crash":
+# the spec goes through the same gates as a version.
+APP = ('case "${TUNING:-}" in *never-ready*) exec sleep 3600;;\n'
+       '  *crash*) echo "refusing TUNING=$TUNING" > /dev/termination-log; exit 3;; esac\n'
        + STREAM_API_SCRIPT.replace("exec httpd", 'echo "${TUNING:-}" > /www/tuning\nexec httpd', 1))
 assert "/www/tuning" in APP, "lab/k8s/control.py STREAM_API_SCRIPT no longer starts httpd with `exec httpd`"
 MANIFEST = Template("""
@@ -469,7 +471,13 @@ def test_a_spec_goes_through_the_blue_green_path_and_a_rollback_restores_it(k8s_
     assert failed and "did not become ready" in result["msg"] and "traffic stays on green" in result["msg"]
     assert front_tuning(k8s_cluster, ns) == ["fast"]
 
-    # Another spec goes live on blue (the never-ready one replaced), then the rollback restores green's.
+    # A spec whose container exits fails as soon as the pod crash-loops, saying how the container ended.
+    failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v1", spec={"env": {"TUNING": "crash"}})
+    assert failed and "CrashLoopBackOff" in result["msg"] and "traffic stays on green" in result["msg"], result["msg"]
+    assert "last ended: exit code 3, Error: refusing TUNING=crash" in result["msg"], result["msg"]
+    assert front_tuning(k8s_cluster, ns) == ["fast"]
+
+    # Another spec goes live on blue (the crashing one replaced), then the rollback restores green's.
     failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v2", spec={"env": {"TUNING": "slow"}})
     assert not failed and front_tuning(k8s_cluster, ns) == ["slow"] and front_versions(k8s_cluster, ns) == ["v2"]
     blue = app_container(k8s_cluster, ns, "blue")
