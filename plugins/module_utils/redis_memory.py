@@ -30,7 +30,8 @@ MAX_BATCH = 5000
 # the pacing keeps one sub-scan within SUB_SHARE of the budget, so a step ends within the budget (0.6 + 0.2)
 # unless the OS takes the CPU from redis-server. Not more of the budget: a GET that arrives while a step runs
 # waits for the rest of it. Not less: every step costs a round trip in which the server idles (bench:
-# bench_redis_eviction.py; 0.5 ran at about 0.7x of the floor's speed, 0.6 at 0.81x to 0.84x).
+# bench_redis_eviction.py, 0.6 ran at 0.87x to 1.01x of the floor's speed in six runs, 0.4 at 0.86x in one,
+# and neither share kept the GET tail within the goal in every run).
 STEP_SHARE = 0.6
 SUB_SHARE = 0.2
 MAX_SUB_COUNT = 2000  # SCAN COUNT of one sub-scan
@@ -38,6 +39,10 @@ MAX_SUB_COUNT = 2000  # SCAN COUNT of one sub-scan
 # 3.2 ms on the bench, the longest step of a run that was otherwise within the budget.
 FIRST_SUB_COUNT = 100
 MAX_STEP_KEYS = 20_000  # matching keys one step may find (and unlink), whatever its clock says
+# Every EVAL runs in the server's one Lua VM, whose collector frees other scripts' garbage inside whatever script
+# runs next: after one EVAL of KEYS over 1M keys (the guide's way, ~60 MB in the VM), single steps of ours ran
+# 4.7 and 9.4 ms while the collector freed it, where steps otherwise end within the budget.
+LUA_VM_WARN_BYTES = 16 * 1024 * 1024
 
 
 def parse_size(value: Any, *, what: str = "size") -> int:
@@ -168,6 +173,17 @@ class Eviction:
     stopped_because: str = ""
     seconds: float = 0.0
     pacing: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def lua_vm_warning(lua_vm_bytes: int) -> str | None:
+    """Why steps may overrun the budget when the server's Lua VM is big, or None."""
+    if lua_vm_bytes < LUA_VM_WARN_BYTES:
+        return None
+    return (f"the server's Lua VM holds {lua_vm_bytes / 1048576:.0f} MiB (used_memory_lua): other scripts' data or "
+            "garbage, which Redis collects inside whatever script runs next, the eviction's steps included, so "
+            "single steps may run several ms over latency_budget_ms (see pacing.longest_command_ms); SCRIPT FLUSH "
+            "would free it, but it also drops every application's cached scripts, so it is not done here")
 
 
 def keep_by_ttl(ttls: list[int], mode: str, below: int | None) -> list[bool]:
@@ -275,10 +291,13 @@ def evict_by_pattern(client: Any, patterns: list[str], *, target_bytes: int, pac
     pacing.ceiling = MAX_SUB_COUNT
     pacing.batch = min(pacing.batch, FIRST_SUB_COUNT)
     work_us = max(1, int(pacing.latency_budget_s * STEP_SHARE * 1e6))
+    lua_vm_bytes = None
     try:
-        if int(client.info("memory")["used_memory"]) <= target_bytes:
+        memory = client.info("memory")
+        if int(memory["used_memory"]) <= target_bytes:
             result.stopped_because = "already under the target"
             return result
+        lua_vm_bytes = int(memory.get("used_memory_lua", 0))
         for pattern in patterns:
             cursor = 0
             while server_side:
@@ -349,10 +368,14 @@ def evict_by_pattern(client: Any, patterns: list[str], *, target_bytes: int, pac
             deleted=result.deleted, patterns=result.patterns) from exc
     finally:
         step.close()
+        # Only the steps run in the VM: with scripting denied, its size is nothing to the eviction.
+        warning = lua_vm_warning(lua_vm_bytes or 0) if server_side and pacing.steps else None
+        if warning:
+            result.warnings.append(warning)
         result.seconds = round(clock() - started, 3)
         result.pacing = {"final_batch": pacing.batch, "longest_command_ms": round(pacing.longest_command_s * 1000, 3),
                          "latency_budget_ms": pacing.latency_budget_s * 1000, "steps": pacing.steps,
-                         "server_ms": round(pacing.server_s * 1000, 1)}
+                         "server_ms": round(pacing.server_s * 1000, 1), "lua_vm_bytes": lua_vm_bytes}
 
 
 # --------------------------------------------------------------------------- config

@@ -192,6 +192,8 @@ def _evict(client: Any, params: dict[str, Any], before: dict[str, Any], parsed: 
     result = {"changed": eviction.deleted > 0, "msg": msg, "records": [record], "pacing": eviction.pacing,
               "executed": [f"SCAN MATCH {p} + UNLINK ({eviction.patterns[p]['deleted']} keys)" for p in patterns
                            if eviction.patterns[p]["scanned"]]}
+    if eviction.warnings:
+        result["warnings"] = eviction.warnings
     if still_over:
         result["failed"] = True
     return result

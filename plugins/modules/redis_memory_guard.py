@@ -245,11 +245,16 @@ pacing:
     - How the eviction was paced. C(longest_command_ms) is the longest step of ours on the server's clock (what
       another client waited at most behind it), C(latency_budget_ms) the budget it was held to, C(steps) how
       many steps (round trips) it took, C(server_ms) their server time in all, C(final_batch) the SCAN COUNT
-      reached.
+      reached, C(lua_vm_bytes) the server's C(used_memory_lua) when the eviction started.
     - When scripting is denied, the steps are the client's own commands, timed by the client.
+    - Every script runs in the server's one Lua VM, whose garbage collector frees other scripts' garbage inside
+      whatever script runs next, the steps included. With C(lua_vm_bytes) of 16 MiB or more the module warns
+      that single steps may run over the budget. It does not flush the VM, since C(SCRIPT FLUSH) would also drop
+      every application's cached scripts.
   returned: when evict ran
   type: dict
-  sample: {final_batch: 76, longest_command_ms: 0.84, latency_budget_ms: 1.0, steps: 4237, server_ms: 2848.8}
+  sample: {final_batch: 76, longest_command_ms: 0.84, latency_budget_ms: 1.0, steps: 4237, server_ms: 2848.8,
+           lua_vm_bytes: 41984}
 window:
   description:
     - The maintenance-window decision (the same dict as M(streamops.maintenance.maintenance_window) returns -

@@ -1,6 +1,7 @@
 """redis_memory_guard against real redis-servers from the harness, asserted from what Redis holds."""
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import threading
@@ -102,6 +103,7 @@ def test_evict_deletes_only_allowed_patterns_and_stops_under_the_target(server, 
     assert record["after"]["ratio"] <= 0.7 < 0.8 < record["before"]["ratio"]
     assert record["seconds"] > 0 and record["detail"] == result["msg"]
     assert result["pacing"]["longest_command_ms"] > 0
+    assert result["pacing"]["lua_vm_bytes"] < 16 * 1024 * 1024 and "warnings" not in result
     failed, again = run_module(server, capsys, operation="evict", patterns=["cache:*"])
     assert not failed and again["changed"] is False and "nothing to evict" in again["msg"]
     assert only_record(again)["status"] == "unchanged"
@@ -151,6 +153,35 @@ def test_scripting_denied_by_acl_evicts_from_the_client_within_the_patterns(serv
     assert not failed and only_record(result)["status"] == "done", result["msg"]
     assert count(client, "order:*") == 2000 and count(client, "cache:*") < 6000
     assert only_record(result)["after"]["deleted"] == 6000 - count(client, "cache:*")
+
+
+# Another application's script that returned a big reply: its strings stay in the server's one Lua VM as
+# garbage until the collector frees them, inside whatever script runs next.
+BIG_REPLY = "local t = {} for i = 1, tonumber(ARGV[1]) do t[i] = 'garbage:' .. i end return #t"
+
+
+def test_a_big_lua_vm_is_named_as_why_steps_may_overrun_and_the_eviction_still_holds(server, capsys):
+    client = client_of(server)
+    fill(client, "cache:", 6000)
+    fill(client, "order:", 2000)
+    client.eval(BIG_REPLY, 0, 400_000)
+    lua_vm = client.info("memory")["used_memory_lua"]
+    assert lua_vm >= 16 * 1024 * 1024, lua_vm
+    over_the_limit(client, ratio=0.9)
+    failed, result = run_module(server, capsys, operation="evict", patterns=["cache:*"], target_ratio=0.5,
+                                fail_if_still_over=False)
+    assert not failed and only_record(result)["status"] == "done", result["msg"]
+    assert result["pacing"]["lua_vm_bytes"] == lua_vm
+    # ansible-core 2.19 returns each warning as a summary of its event; older ones as the text.
+    warnings = [w["event"]["msg"] if isinstance(w, dict) else w for w in result["warnings"]]
+    assert [w for w in warnings if f"Lua VM holds {lua_vm / 1048576:.0f} MiB" in w and "SCRIPT FLUSH" in w], warnings
+    assert count(client, "order:*") == 2000
+    assert only_record(result)["after"]["deleted"] == 6000 - count(client, "cache:*") > 0
+    assert client.script_exists(redis_sha1(BIG_REPLY)) == [True], "the application's cached script stays"
+
+
+def redis_sha1(script):
+    return hashlib.sha1(script.encode()).hexdigest()  # noqa: S324 - the name Redis gives a script, not a secret
 
 
 def test_check_mode_counts_what_would_go_and_deletes_nothing(server, capsys):
