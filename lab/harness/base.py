@@ -110,9 +110,10 @@ def harness_port_range() -> range | None:
 
     Every bind to port 0 and every outgoing connection on the machine takes its port from the ephemeral
     range. A port the harness picks there can be taken by one of them before its server (a pod on the host
-    network, a server another process starts) binds it: CI once saw a pod crash-loop on such a port while
-    the other lane ran. Outside that range only the harness hands ports out, and PORT_CLAIMS keeps its
-    processes from handing out the same one.
+    network, a server another process starts) binds it. A pod whose port is taken exits and crash-loops: CI
+    saw a pod on the host network crash-loop while the other lane ran (its logs were gone, so the taken
+    port is the likely cause, not a proven one). Outside that range only the harness hands ports out, and
+    PORT_CLAIMS keeps its processes from handing out the same one.
     """
     try:
         low, high = (int(value) for value in EPHEMERAL_RANGE.read_text().split())
