@@ -30,7 +30,7 @@ MAX_BATCH = 5000
 # the pacing keeps one sub-scan within SUB_SHARE of the budget, so a step ends within the budget (0.6 + 0.2)
 # unless the OS takes the CPU from redis-server. Not more of the budget: a GET that arrives while a step runs
 # waits for the rest of it. Not less: every step costs a round trip in which the server idles (bench:
-# bench_redis_eviction.py, 0.6 ran at 0.87x to 1.01x of the floor's speed in six runs, 0.4 at 0.86x in one,
+# bench_redis_eviction.py, 0.6 ran at 0.84x to 1.01x of the floor's speed in nine runs, 0.4 at 0.86x in one,
 # and neither share kept the GET tail within the goal in every run).
 STEP_SHARE = 0.6
 SUB_SHARE = 0.2
