@@ -151,8 +151,8 @@ def queued_ms(pid: int) -> float:
 def populate(client: redis.Redis) -> None:
     client.flushall()
     # A fresh Lua VM too: the eval row leaves the 1M key names of its KEYS reply (~60 MB) as garbage in the
-    # server's one VM for scripts, and the collector frees them inside the next scripts that run, a string
-    # table resize of up to ~10 ms at once inside one of ours' steps. Every method starts from the same server.
+    # server's one VM for scripts, and the collector frees them inside the next scripts that run: single steps
+    # of ours ran up to ~10 ms while it did. Every method starts from the same server.
     client.script_flush()
     client.execute_command("DEBUG", "POPULATE", KEYS, "evict", 16)
     client.execute_command("DEBUG", "POPULATE", KEYS, "keep", 16)

@@ -264,6 +264,13 @@ class K8sPlatform:
         return (f"neither {self.name('blue')} nor {self.name('green')} exists in namespace {self.namespace}: "
                 "create one of them first (the other is copied from it)")
 
+    def template_key(self, pod_or_template: Any) -> tuple[str | None, ...]:
+        """What tells one pod template from another here: the app container's image, and the version and spec
+        the deploy wrote on it."""
+        annotations = pod_or_template.metadata.annotations or {}
+        image = next((c.image for c in pod_or_template.spec.containers if c.name == self.container), None)
+        return image, annotations.get(VERSION), annotations.get(SPEC)
+
     def pod_problems(self, colour: str, deployment: Any) -> list[str]:
         """What keeps the pods of ``deployment``'s current template from starting (crash loop, image missing).
 
@@ -272,17 +279,13 @@ class K8sPlatform:
         A pod is of the template when it is not being deleted and has its image and the version and spec the
         deploy wrote on it (no ReplicaSet read: that would need one more RBAC permission).
         """
-        template = deployment.spec.template
-        wanted = (self.container_of(deployment).image,
-                  *((template.metadata.annotations or {}).get(key) for key in (VERSION, SPEC)))
+        wanted = self.template_key(deployment.spec.template)
         pods = self.call("listing pods", self.core.list_namespaced_pod, self.namespace,
                          label_selector=f"{self.colour_label}={colour}").items
-        pods = [pod for pod in pods if not pod.metadata.deletion_timestamp and wanted == (
-            next((c.image for c in pod.spec.containers if c.name == self.container), None),
-            *((pod.metadata.annotations or {}).get(key) for key in (VERSION, SPEC)))]
         problems = []
         for pod in pods:
-            if not pod.metadata.name.startswith(self.name(colour) + "-"):
+            if (not pod.metadata.name.startswith(self.name(colour) + "-") or pod.metadata.deletion_timestamp
+                    or self.template_key(pod) != wanted):
                 continue
             for status in pod.status.container_statuses or []:
                 waiting = status.state.waiting if status.state else None
@@ -314,8 +317,7 @@ class K8sPlatform:
                 if condition.type == "Progressing" and condition.reason == "ProgressDeadlineExceeded":
                     raise DeployError(msg=f"Deployment {name} exceeded its progress deadline ({condition.message}); "
                                           f"{seen}; {'; '.join(self.pod_problems(colour, deployment))}".rstrip("; "))
-            # Until the controller has seen this template, its revision (and so its pods) are not known yet.
-            problems = self.pod_problems(colour, deployment) if current else []
+            problems = self.pod_problems(colour, deployment)
             if problems:
                 raise DeployError(msg=f"{'; '.join(problems)} ({seen})")
             left = deadline - time.monotonic()
