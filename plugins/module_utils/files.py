@@ -6,13 +6,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 
-# An empty temp file younger than this may belong to a writer that has not taken its lock yet: left alone.
+# Where the directory cannot be locked (no read permission, a file system without flock on directories): an empty
+# temp file younger than this may belong to a writer that has not taken its lock yet, and is left alone.
 ABANDONED_AFTER_S = 2.0
+# How long a cleaner waits for writers to get from their mkstemp to their temp file's lock (microseconds each),
+# and a writer for a cleaner's scan; past it, both go on without the directory's lock (see _directory_locked).
+DIRECTORY_LOCK_WAIT_S = 2.0
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes | str, mode: int | None = None) -> None:
@@ -30,12 +36,20 @@ def write_atomically(path: str | os.PathLike[str], data: bytes | str, mode: int 
             mode = 0o600
     payload = data.encode("utf-8") if isinstance(data, str) else data
     remove_abandoned_temps(path)
-    handle, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    # The temp file is locked until the rename: a later writer removes a temp only when no process holds it (its
+    # writer was killed between its temp and its rename), never one that is being written. A kill -9 between
+    # mkstemp and that lock would leave a temp nobody holds that looks like a live writer's: the shared lock on the
+    # directory covers that gap, and a cleaner takes it exclusively.
+    with _directory_locked(directory, fcntl.LOCK_SH, wait_s=DIRECTORY_LOCK_WAIT_S):
+        handle, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(handle)
+            os.unlink(temp)
+            raise
     try:
-        # Locked until the rename: a later writer removes a temp only when no process holds it (its writer was
-        # killed between its temp and its rename), never one that is being written.
         with os.fdopen(handle, "wb") as stream:
-            fcntl.flock(stream.fileno(), fcntl.LOCK_EX)
             stream.write(payload)
             stream.flush()
             os.fsync(stream.fileno())
@@ -70,27 +84,65 @@ def remove_abandoned_temps(path: str | os.PathLike[str]) -> list[str]:
         names = os.listdir(directory)
     except OSError:
         return []
-    removed = []
-    for name in names:
-        if not (name.startswith(prefix) and name.endswith(".tmp")):
-            continue
-        temp = os.path.join(directory, name)
+    temps = [name for name in names if name.startswith(prefix) and name.endswith(".tmp")]
+    if not temps:
+        return []
+    with _directory_locked(directory, fcntl.LOCK_EX, wait_s=DIRECTORY_LOCK_WAIT_S) as no_writer_between:
+        return [temp for temp in (os.path.join(directory, name) for name in temps)
+                if _remove_if_abandoned(temp, no_writer_between)]
+
+
+def _remove_if_abandoned(temp: str, no_writer_between: bool) -> bool:
+    """``no_writer_between``: the directory is locked, so no writer is between its mkstemp and its temp's lock."""
+    try:
+        descriptor = os.open(temp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        status = os.fstat(descriptor)
+        if not no_writer_between and status.st_size == 0 and time.time() - status.st_mtime < ABANDONED_AFTER_S:
+            return False  # maybe a writer between its mkstemp and its flock: nothing written yet
         try:
-            descriptor = os.open(temp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            continue
+            return False  # its writer still holds it
+        os.unlink(temp)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def _directory_locked(directory: str, operation: int, wait_s: float) -> Iterator[bool]:
+    """flock on the directory itself (no lock file left beside the user's files); yields whether it is held.
+
+    Gives up after ``wait_s`` and yields False, as where a directory cannot be locked at all (another tool holding
+    it, a file system without flock on directories): a cleaner then falls back to the age rule
+    (ABANDONED_AFTER_S) and a writer goes on, rather than a maintenance run hanging or failing on it.
+    """
+    try:
+        descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        yield False
+        return
+    try:
+        held = _flock_within(descriptor, operation, wait_s)
+        yield held
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _flock_within(descriptor: int, operation: int, wait_s: float) -> bool:
+    deadline = time.monotonic() + wait_s
+    while True:
         try:
-            status = os.fstat(descriptor)
-            if status.st_size == 0 and time.time() - status.st_mtime < ABANDONED_AFTER_S:
-                continue  # maybe a writer between its mkstemp and its flock: nothing written yet
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                continue  # its writer still holds it
-            os.unlink(temp)
-            removed.append(temp)
+            fcntl.flock(descriptor, operation | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
         except OSError:
-            pass
-        finally:
-            os.close(descriptor)
-    return removed
+            return False
