@@ -78,6 +78,16 @@ def spec_patch(container: dict[str, Any], previous: dict[str, Any], spec: dict[s
     return patch
 
 
+def map_patch(current: dict[str, str] | None, wanted: dict[str, str | None]) -> dict[str, str | None]:
+    """The entries of a labels or annotations patch: None removes a key, and is left out where there is no such key.
+
+    Sent into a template that had no annotations yet, such a null was stored as "" (Kubernetes 1.20), and the next
+    deploy's null removed it: a re-run of the same deploy changed the template and rolled the colour's pods again.
+    """
+    current = current or {}
+    return {key: value for key, value in wanted.items() if value is not None or key in current}
+
+
 def with_spec(container: dict[str, Any], previous: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     """The whole container (serialized) with ``spec`` in place of ``previous``: what ``spec_patch`` makes of it."""
     wanted = spec.get("env") or {}
@@ -225,10 +235,13 @@ class K8sPlatform:
                              "name": self.container, "image": image}
             containers = [app_container if c.name == self.container else {"name": c.name}
                           for c in existing.spec.template.spec.containers]
-            patch = {"metadata": {"annotations": {VERSION: version, KEEP_UNTIL: None}},
+            template = existing.spec.template.metadata
+            patch = {"metadata": {"annotations": map_patch(existing.metadata.annotations,
+                                                           {VERSION: version, KEEP_UNTIL: None})},
                      "spec": {"replicas": replicas, "template": {
-                         "metadata": {"labels": {VERSION_LABEL: label},
-                                      "annotations": {VERSION: version, SPEC: recorded}},
+                         "metadata": {"labels": map_patch(template.labels, {VERSION_LABEL: label}),
+                                      "annotations": map_patch(template.annotations,
+                                                               {VERSION: version, SPEC: recorded})},
                          "spec": {"containers": containers}}}}
             self.call(f"updating Deployment {self.name(colour)}", self.apps.patch_namespaced_deployment,
                       self.name(colour), self.namespace, patch)
@@ -292,8 +305,10 @@ class K8sPlatform:
                 if waiting is not None and waiting.reason in FATAL_WAITING:
                     # A crash loop's message names only the back-off; how the container last ended says why.
                     ended = status.last_state.terminated if status.last_state else None
+                    # The message's end: with terminationMessagePolicy FallbackToLogsOnError it is the log's tail.
+                    said = " ".join((ended.message or "").split()) if ended else ""
                     last = (f" (last ended: exit code {ended.exit_code}, {ended.reason or 'no reason'}"
-                            + (f": {ended.message.strip()[:200]}" if ended.message else "") + ")") if ended else ""
+                            + (f": {said[-300:]}" if said else "") + ")") if ended else ""
                     problems.append(f"pod {pod.metadata.name}: {waiting.reason}: {waiting.message or ''}".strip()
                                     + last)
         return problems

@@ -63,6 +63,8 @@ spec:
         - name: bgapp
           image: bg-app:v1
           imagePullPolicy: Never
+          # A failed start says why in the pod's status, which the module's message quotes: CI keeps no pod logs.
+          terminationMessagePolicy: FallbackToLogsOnError
           command: ["/bin/sh", "-c", $script]
           env:
             - {name: APP_PORT, value: "$port"}
@@ -273,6 +275,31 @@ def test_traffic_does_not_move_outside_the_window(k8s_cluster, estate, capsys):
     assert front_versions(k8s_cluster, estate["namespace"]) == ["v2"]
 
 
+def generation(k8s_cluster, namespace, name):
+    return int(k8s_cluster.kubectl("get", "deployment", name, "-o", "jsonpath={.metadata.generation}",
+                                   namespace=namespace))
+
+
+def green_pods(k8s_cluster, namespace):
+    found = json.loads(k8s_cluster.kubectl("get", "pods", "-l", "color=green", "-o", "json", namespace=namespace))
+    return sorted((pod["metadata"]["name"], sum(s["restartCount"] for s in pod["status"].get("containerStatuses") or []))
+                  for pod in found["items"])
+
+
+def test_a_rerun_of_a_failed_deploy_leaves_the_idle_colours_pods_as_they_are(k8s_cluster, estate, capsys):
+    """The re-run an operator makes after a failed deploy checks the same pods again, it does not roll them: a
+    null annotation stored as "" made the second patch change the template (and, on a host port, crash the new
+    pod on the port the old one still held)."""
+    ns = estate["namespace"]
+    failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v5-smoke-fail")
+    assert failed and "smoke checks on green failed" in result["msg"], result["msg"]
+    before = (generation(k8s_cluster, ns, "bgapp-green"), green_pods(k8s_cluster, ns))
+    failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v5-smoke-fail")
+    assert failed and "smoke checks on green failed" in result["msg"], result["msg"]
+    assert (generation(k8s_cluster, ns, "bgapp-green"), green_pods(k8s_cluster, ns)) == before
+    assert front_versions(k8s_cluster, ns) == ["v1"]
+
+
 KILLABLE = """
 import json, sys
 from ansible.module_utils.testing import patch_module_args
@@ -300,6 +327,7 @@ def test_killed_mid_deploy_then_rerun_converges_with_healthy_traffic_throughout(
                      timeout=60, what="green being deployed")
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+            rolled = generation(k8s_cluster, ns, "bgapp-green")
             # Killed before its switch (almost always: the rollout takes seconds), or just after it.
             served = front_versions(k8s_cluster, ns)
             case.check_data(served in (["v1"], ["v2"]), f"the Service serves {served} after the kill")
@@ -311,6 +339,9 @@ def test_killed_mid_deploy_then_rerun_converges_with_healthy_traffic_throughout(
             failed, result = run(k8s_cluster, estate, capsys, state="deployed", version="v2")
             served = front_versions(k8s_cluster, ns)
             case.check_converged(not failed and served == ["v2"], f"{result['msg']}; Service {served}")
+            # The re-run finishes the killed run's rollout; rolling green again put a second pod on its host port.
+            case.check_converged(generation(k8s_cluster, ns, "bgapp-green") == rolled,
+                                 f"the re-run changed green's template again (generation {rolled} before it)")
             failed, status = run(k8s_cluster, estate, capsys, state="status")
             last = status["history"][-1]
             case.check_converged((last["version"], last["result"], status["active"]) == ("v2", "live", "green"),

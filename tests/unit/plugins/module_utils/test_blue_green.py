@@ -27,7 +27,7 @@ from ansible_collections.streamops.maintenance.plugins.module_utils.blue_green_s
 )
 from ansible_collections.streamops.maintenance.plugins.module_utils.compose_project import SPEC_LABEL, override_of
 from ansible_collections.streamops.maintenance.plugins.module_utils.errors import WindowClosedError
-from ansible_collections.streamops.maintenance.plugins.module_utils.platform_k8s import spec_patch, with_spec
+from ansible_collections.streamops.maintenance.plugins.module_utils.platform_k8s import map_patch, spec_patch, with_spec
 from ansible_collections.streamops.maintenance.plugins.module_utils.records import WINDOW_KEYS, result_problems
 from ansible_collections.streamops.maintenance.plugins.module_utils.window import guard_from_params
 
@@ -526,3 +526,10 @@ def test_the_compose_override_escapes_dollars_and_maps_limits():
     override = override_of("web", spec)["services"]["web"]
     assert override["environment"] == {"OPTS": "-Dx=$$HOME"} and override["cpus"] == 0.5
     assert override["mem_limit"] == "64m" and "$$HOME" in override["labels"][SPEC_LABEL]
+
+
+def test_a_labels_or_annotations_patch_removes_only_keys_that_are_there():
+    # A null for an absent key would be stored as "" in a template without annotations (Kubernetes 1.20).
+    assert map_patch(None, {"v": "2", "spec": None}) == {"v": "2"}
+    assert map_patch({"v": "1"}, {"v": "2", "spec": None}) == {"v": "2"}
+    assert map_patch({"v": "1", "spec": ""}, {"v": "2", "spec": None}) == {"v": "2", "spec": None}
