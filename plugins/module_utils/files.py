@@ -125,11 +125,12 @@ def _directory_locked(directory: str, operation: int, wait_s: float) -> Iterator
     try:
         descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:
+        descriptor = None
+    if descriptor is None:
         yield False
         return
     try:
-        held = _flock_within(descriptor, operation, wait_s)
-        yield held
+        yield _flock_within(descriptor, operation, wait_s)
     finally:
         os.close(descriptor)  # releases the lock
 
