@@ -207,6 +207,12 @@ def run_checks(checks: list[Check], targets: list[str], env: dict[str, str],
     return found, "; ".join(failed)
 
 
+def tail(text: str, limit: int = 300) -> str:
+    """The end of a command's or container's output for a message, marked when cut: errors come last."""
+    text = text.strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
 def run_hook(argv: list[str] | None, what: str, env: dict[str, str], timeout: float) -> str | None:
     """None when it passed (or there is none), else what went wrong."""
     if not argv:
@@ -890,4 +896,4 @@ def describe_keep(value: Any) -> timedelta | None:
 
 __all__ = ["BlueGreen", "COLOURS", "Check", "ColourState", "DeployError", "IMAGE_TAG", "Options", "Outcome",
            "Platform", "Proof", "check_image_repository", "check_image_tag", "describe_keep", "format_duration", "last_change", "other",
-           "parse_checks", "passed_checks", "run_checks"]
+           "parse_checks", "passed_checks", "run_checks", "tail"]

@@ -45,9 +45,4 @@ def mode_of(path: str, default: int) -> int:
         return default
 
 
-def tail(text: str, limit: int = 300) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else "..." + text[-limit:]
-
-
-__all__ = ["absolute", "mode_of", "read_text", "tail", "write_text"]
+__all__ = ["absolute", "mode_of", "read_text", "write_text"]

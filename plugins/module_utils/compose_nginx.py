@@ -23,8 +23,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from .blue_green import DeployError
-from .compose_files import absolute, mode_of, read_text, tail, write_text
+from .blue_green import DeployError, tail
+from .compose_files import absolute, mode_of, read_text, write_text
 
 LOOPBACK = "127.0.0.1"
 NGINX_TIMEOUT = 60.0

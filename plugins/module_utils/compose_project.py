@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .blue_green import ColourState, DeployError, check_image_repository
+from .blue_green import ColourState, DeployError, check_image_repository, tail
 from .blue_green_spec import decode_spec, encode_spec
-from .compose_files import absolute, read_text, tail, write_text
+from .compose_files import absolute, read_text, write_text
 from .docker_conn import DOCKER_IMPORT_ERROR, DockerEngineError, DockerException, docker_client_from, engine_name
 
 PROJECT_LABEL = "com.docker.compose.project"

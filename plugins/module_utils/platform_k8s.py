@@ -19,7 +19,7 @@ import re
 import time
 from typing import Any
 
-from .blue_green import COLOURS, ColourState, DeployError, check_image_tag, other
+from .blue_green import COLOURS, ColourState, DeployError, check_image_tag, other, tail
 from .blue_green_spec import decode_spec, encode_spec, spec_changes
 from .k8s_conn import KUBERNETES_IMPORT_ERROR, ApiException, K8sConnectionError, k8s_client, reason_of
 from .k8s_conn import api_client_from as _api_client_from
@@ -306,9 +306,9 @@ class K8sPlatform:
                     # A crash loop's message names only the back-off; how the container last ended says why.
                     ended = status.last_state.terminated if status.last_state else None
                     # The message's end: with terminationMessagePolicy FallbackToLogsOnError it is the log's tail.
-                    said = " ".join((ended.message or "").split()) if ended else ""
+                    said = tail(" ".join(ended.message.split())) if ended and ended.message else ""
                     last = (f" (last ended: exit code {ended.exit_code}, {ended.reason or 'no reason'}"
-                            + (f": {said[-300:]}" if said else "") + ")") if ended else ""
+                            + (f": {said}" if said else "") + ")") if ended else ""
                     problems.append(f"pod {pod.metadata.name}: {waiting.reason}: {waiting.message or ''}".strip()
                                     + last)
         return problems
